@@ -129,9 +129,7 @@ class Filesystem(Protocol):
         """The descriptor of the mount's top directory (opened once, stays open)."""
         ...
 
-    def open_at(
-        self, fd: int, path_flags: int, path: str, open_flags: int, flags: int
-    ) -> int: ...
+    def open_at(self, fd: int, path_flags: int, path: str, open_flags: int, flags: int) -> int: ...
 
     def read(self, fd: int, length: int, offset: int) -> bytes:
         """Up to `length` bytes at `offset`; fewer at end of file, b'' at or past it."""
@@ -174,7 +172,10 @@ class Filesystem(Protocol):
     def set_size(self, fd: int, size: int) -> None: ...
 
     def set_times(
-        self, fd: int, data_access_timestamp: NewTimestamp, data_modification_timestamp: NewTimestamp
+        self,
+        fd: int,
+        data_access_timestamp: NewTimestamp,
+        data_modification_timestamp: NewTimestamp,
     ) -> None: ...
 
     def set_times_at(
@@ -238,9 +239,7 @@ class Backend(Protocol):
     def write_stderr(self, data: bytes) -> None: ...
 
     # -- wasi:filesystem (global descriptors) ----------------------------------------------
-    def open_at(
-        self, fd: int, path_flags: int, path: str, open_flags: int, flags: int
-    ) -> int: ...
+    def open_at(self, fd: int, path_flags: int, path: str, open_flags: int, flags: int) -> int: ...
 
     def read(self, fd: int, length: int, offset: int) -> bytes: ...
 
@@ -273,7 +272,10 @@ class Backend(Protocol):
     def set_size(self, fd: int, size: int) -> None: ...
 
     def set_times(
-        self, fd: int, data_access_timestamp: NewTimestamp, data_modification_timestamp: NewTimestamp
+        self,
+        fd: int,
+        data_access_timestamp: NewTimestamp,
+        data_modification_timestamp: NewTimestamp,
     ) -> None: ...
 
     def set_times_at(

@@ -38,7 +38,9 @@ class Operation:
         return OPERATION_CODES[self.name]
 
 
-def _fs(name: str, *params: str, mutates: bool = False, returns_descriptor: bool = False) -> Operation:
+def _fs(
+    name: str, *params: str, mutates: bool = False, returns_descriptor: bool = False
+) -> Operation:
     return Operation(
         name,
         params,
