@@ -169,13 +169,25 @@ def run_module(
         if interrupt is not None and interrupt.requested:
             outcome.interrupted = True
         else:
-            outcome.trap = exc.message
+            outcome.trap = _trap_message(exc.message)
             outcome.backtrace = _backtrace(exc)
+    except wasmtime.WasmtimeError as exc:
+        # A call to an import defined by --trap-unknown-imports arrives as an error, not a Trap.
+        outcome.trap = _trap_message(str(exc))
     except preview1.MemoryFault as exc:
         outcome.trap = str(exc)
     finally:
         del definitions
     return outcome
+
+
+def _trap_message(message: str) -> str:
+    """The cause of a trap without wasmtime's backtrace (that is shown under --debug)."""
+    lines = [line.strip() for line in message.strip().splitlines()]
+    if "Caused by:" in lines:
+        cause = [line for line in lines[lines.index("Caused by:") + 1 :] if line]
+        return "; ".join(cause)
+    return lines[0] if lines else "unknown trap"
 
 
 def _first_line(exc: BaseException) -> str:
@@ -212,17 +224,23 @@ def run_in_thread(
     result: list[Outcome] = []
     failure: list[BaseException] = []
 
+    done = threading.Event()
+
     def work() -> None:
         try:
             result.append(run_module(engine, module, backend, options, interrupt))
         except BaseException as exc:  # handed to the calling thread
             failure.append(exc)
+        finally:
+            done.set()
 
     worker = threading.Thread(target=work, name="wasitrace-guest", daemon=True)
     worker.start()
-    while worker.is_alive():
+    # Event.wait, not Thread.join: a KeyboardInterrupt inside join() can leave the thread
+    # looking finished while it still runs.
+    while not done.is_set():
         try:
-            worker.join(0.2)
+            done.wait(0.2)
         except KeyboardInterrupt:
             log.debug("interrupt requested")
             interrupt.request()
