@@ -1,4 +1,4 @@
-"""`wasitrace run` on small hand-written guests: exit statuses, stdio, and every kind of bad input."""
+"""`wasitrace run` on small hand-written guests: exit statuses, stdio, bad input."""
 
 from __future__ import annotations
 

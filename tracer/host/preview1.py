@@ -40,7 +40,7 @@ _U64_MAX = (1 << 64) - 1
 _NOT_WITH_DIRECTORY = OpenFlags.CREATE | OpenFlags.EXCLUSIVE | OpenFlags.TRUNCATE
 
 
-class GuestExit(Exception):  # noqa: N818 -- an exit, not an error
+class GuestExit(Exception):
     """The guest called proc_exit; wasmtime re-raises this from the export call."""
 
     def __init__(self, status: int) -> None:
@@ -48,11 +48,11 @@ class GuestExit(Exception):  # noqa: N818 -- an exit, not an error
         self.status = status
 
 
-class GuestTrap(Exception):  # noqa: N818 -- the guest's fault, reported like a wasm trap
+class GuestTrap(Exception):
     """The guest did something wasmtime answers with a trap (e.g. exit status 126 or more)."""
 
 
-class Errno(Exception):  # noqa: N818 -- carries a preview 1 errno, not an error of ours
+class Errno(Exception):
     """A preview 1 errno decided by the host layer itself (not by the backend)."""
 
     __slots__ = ("errno",)
@@ -62,7 +62,7 @@ class Errno(Exception):  # noqa: N818 -- carries a preview 1 errno, not an error
         self.errno = errno
 
 
-class MemoryFault(Exception):  # noqa: N818 -- a guest fault, reported as a trap
+class MemoryFault(Exception):
     """The guest passed a pointer outside its memory; wasmtime traps on this, and so do we."""
 
 
