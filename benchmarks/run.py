@@ -1,0 +1,135 @@
+"""wasitrace benchmarks: per-call cost and wall time, every mode measured in one run.
+
+    python benchmarks/run.py [--calls N] [--repeat R]      (or: make bench)
+
+The guest `tests/guests/bench_calls.c` makes N host calls of one kind; a call costs
+(t(N) - t(0)) / N, so start-up and compilation cancel out. Each mode runs the same module:
+
+    wasmtime    wasmtime's built-in WASI over a host directory (the reference)
+    mem         wasitrace, the guest's /data in memory
+    dir         wasitrace, the guest's /data a host directory
+    mem-plain   like mem, with host functions defined through wasmtime's public API
+    record      wasitrace recording a trace over a host directory
+    replay      wasitrace replaying that trace
+
+Times are the best of R repeats, in microseconds a call; ratios are against the first column
+given with --baseline (default: wasmtime).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import wasmtime
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.guestbuild import build  # noqa: E402 -- the guest builder lives with the guests
+from tracer.backends.hostdir import HostDirBackend  # noqa: E402
+from tracer.backends.memory import MemoryBackend  # noqa: E402
+from tracer.runner import RunOptions, make_engine, run_module  # noqa: E402
+from tracer.sandbox import Mount, Sandbox  # noqa: E402
+from tracer.system import HostSystem  # noqa: E402
+
+OPS = ("seek", "stat", "write1", "read4k", "mix")
+Runner = Callable[[list[str]], float]
+
+
+def _builtin(module_path: Path, workdir: Path) -> Runner:
+    engine = wasmtime.Engine()
+    module = wasmtime.Module.from_file(engine, str(module_path))
+
+    def run(argv: list[str]) -> float:
+        store = wasmtime.Store(engine)
+        linker = wasmtime.Linker(engine)
+        linker.define_wasi()
+        config = wasmtime.WasiConfig()
+        config.argv = argv
+        config.preopen_dir(str(workdir), "/data")
+        config.inherit_stderr()
+        store.set_wasi(config)
+        start = time.perf_counter()
+        instance = linker.instantiate(store, module)
+        entry = instance.exports(store)["_start"]
+        assert isinstance(entry, wasmtime.Func)
+        try:
+            entry(store)
+        except wasmtime.ExitTrap as exc:
+            if exc.code != 0:
+                raise RuntimeError(f"guest failed with status {exc.code}") from None
+        return time.perf_counter() - start
+
+    return run
+
+
+def _ours(module_path: Path, mount: Callable[[], Mount], plain: bool = False) -> Runner:
+    engine = make_engine()
+    module = wasmtime.Module.from_file(engine, str(module_path))
+
+    def run(argv: list[str]) -> float:
+        backend = Sandbox(HostSystem(argv, []), [mount()])
+        start = time.perf_counter()
+        outcome = run_module(engine, module, backend, RunOptions(plain_calls=plain))
+        elapsed = time.perf_counter() - start
+        if outcome.exit_status != 0:
+            raise RuntimeError(f"guest ended badly: {outcome}")
+        return elapsed
+
+    return run
+
+
+def _per_call(run: Runner, argv0: str, op: str, calls: int, repeat: int) -> tuple[float, float]:
+    """(microseconds a call, wall seconds of the N-call run), best of `repeat`."""
+    base = min(run([argv0, op, "0"]) for _ in range(repeat))
+    full = min(run([argv0, op, str(calls)]) for _ in range(repeat))
+    return (full - base) / calls * 1e6, full
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=20000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--modes", default="wasmtime,mem,dir,mem-plain")
+    ns = parser.parse_args(argv)
+
+    module_path = build("bench_calls")
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        modes: dict[str, Runner] = {
+            "wasmtime": _builtin(module_path, workdir),
+            "mem": _ours(module_path, lambda: Mount("/data", MemoryBackend())),
+            "dir": _ours(module_path, lambda: Mount("/data", HostDirBackend(workdir))),
+            "mem-plain": _ours(module_path, lambda: Mount("/data", MemoryBackend()), plain=True),
+        }
+        chosen = [m for m in ns.modes.split(",") if m]
+        results: dict[str, dict[str, tuple[float, float]]] = {}
+        for mode in chosen:
+            results[mode] = {
+                op: _per_call(modes[mode], module_path.name, op, ns.calls, ns.repeat) for op in OPS
+            }
+
+    base = chosen[0]
+    print(f"bench_calls, {ns.calls} calls an op, best of {ns.repeat}; us a call (ratio to {base})")
+    print(f"{'op':<8}" + "".join(f"{m:>22}" for m in chosen))
+    for op in OPS:
+        cells = []
+        for mode in chosen:
+            cost = results[mode][op][0]
+            ratio = cost / results[base][op][0] if results[base][op][0] > 0 else float("nan")
+            cells.append(f"{cost:>12.2f} ({ratio:>6.2f}x)")
+        print(f"{op:<8}" + "".join(f"{c:>22}" for c in cells))
+    print("wall time of the 'mix' run (6 calls an iteration):")
+    for mode in chosen:
+        wall = results[mode]["mix"][1]
+        print(f"  {mode:<10} {wall:8.3f} s  ({wall / results[base]['mix'][1]:.2f}x {base})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
