@@ -1,0 +1,316 @@
+"""Writing a trace: `TraceWriter` encodes events as they come and writes checksummed chunks.
+
+The hot path is shaped for `tracer.tracing.TracingBackend`: an event is four values appended to
+`TraceWriter.values` (flag, encoded arguments, encoded outcome, duration in microseconds), already
+in their stored form, so a chunk is written with one msgpack call. Interned values are looked up
+in the dicts of `Tables` by the caller and defined through its methods on a miss.
+
+A chunk is written every `CHUNK_EVENTS` events, as soon as `CHUNK_BULK_BYTES` of new bulk data are
+pending, on `flush()`, and at `close()`, each with one unbuffered write(), so whatever was written
+survives the process being killed; the reader finds the last complete chunk.
+
+Interning: strings (paths, enum values), descriptor-stats and bulk byte strings get ids in order of
+first occurrence, and the definition travels in the chunk being filled when it is first seen, so
+a reader that has chunks 0..k can decode chunk k. The lookup dicts are bounded: when one is full it
+forgets (bulk data: its oldest entries), and a value seen again is then simply defined again.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import msgpack
+
+from tracer.backend import DescriptorStat, DirectoryEntry
+from tracer.errors import ErrorCode
+from tracer.operations import OPERATIONS
+from tracer.trace.format import (
+    CHUNK_BULK_BYTES,
+    CHUNK_EVENTS,
+    ERROR_INDEX,
+    EVENT_FIELDS,
+    INLINE_BYTES,
+    KIND_CHUNK,
+    KIND_FOOTER,
+    OP_SPECS,
+    Kind,
+    TraceHeader,
+    frame,
+    header_frame,
+    trailer,
+)
+
+# Bounds on the writer's memory (see the module docstring).
+MAX_INTERNED_STRINGS = 1 << 20
+MAX_INTERNED_STATS = 1 << 17
+BLOB_WINDOW_BYTES = 32 << 20
+
+
+def default_trace_path(guest_path: str | Path, now: datetime | None = None) -> Path:
+    """`./traces/<guest-stem>-<YYYYmmdd-HHMMSS>.wtrace`, with -2, -3... if that name is taken."""
+    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    stem = f"{Path(guest_path).stem}-{stamp}"
+    candidate = Path("traces") / f"{stem}.wtrace"
+    n = 2
+    while candidate.exists():
+        candidate = Path("traces") / f"{stem}-{n}.wtrace"
+        n += 1
+    return candidate
+
+
+class Tables:
+    """The intern tables, and the definitions made since the last chunk was written.
+
+    Callers look a value up in `strings`, `blobs` or `stats` first and call `string()`, `blob()`
+    or `stat()` only on a miss (those define a new id); `data()` and `entries()` do both.
+    """
+
+    def __init__(self, on_bulk_full: Callable[[], None]) -> None:
+        self.strings: dict[str, int] = {}
+        self.blobs: dict[bytes, int] = {}
+        self.stats: dict[DescriptorStat, int] = {}
+        self.n_strings = self.n_blobs = self.n_stats = 0
+        self.new_strings: list[str] = []
+        self.new_blobs: list[bytes] = []
+        self.new_stats: list[int | None] = []
+        self.new_bulk = 0
+        self._blob_window = 0
+        self._on_bulk_full = on_bulk_full
+        # Stat fields are delta-encoded against the previous definition in the same chunk (so a
+        # chunk decodes on its own); these are the running bases, reset by `take()`.
+        self._base_device = self._base_inode = self._base_time = 0
+
+    def string(self, value: str) -> int:
+        if len(self.strings) >= MAX_INTERNED_STRINGS:
+            self.strings.clear()
+        sid = self.strings[value] = self.n_strings
+        self.n_strings += 1
+        self.new_strings.append(str(value))  # a StrEnum member is stored as its plain value
+        return sid
+
+    def blob(self, value: bytes) -> int:
+        # Keyed by the content itself: Python's hash of 4 KiB costs a fraction of any hashlib
+        # digest, equality makes a match exact, and the window bounds the memory it holds.
+        self._blob_window += len(value)
+        while self._blob_window > BLOB_WINDOW_BYTES and self.blobs:
+            oldest = next(iter(self.blobs))
+            del self.blobs[oldest]
+            self._blob_window -= len(oldest)
+        bid = self.blobs[value] = self.n_blobs
+        self.n_blobs += 1
+        self.new_blobs.append(value)
+        self.new_bulk += len(value)
+        if self.new_bulk >= CHUNK_BULK_BYTES:
+            # Writing the chunk now is fine even mid-event: the definition lands in it, and the
+            # event that uses the id follows in a later chunk.
+            self._on_bulk_full()
+        return bid
+
+    def data(self, value: bytes) -> bytes | int:
+        if value.__class__ is not bytes:
+            value = bytes(value)
+        if len(value) < INLINE_BYTES:
+            return value
+        bid = self.blobs.get(value)
+        return self.blob(value) if bid is None else bid
+
+    def stat(self, value: DescriptorStat) -> int:
+        if len(self.stats) >= MAX_INTERNED_STATS:
+            self.stats.clear()
+        sid = self.stats[value] = self.n_stats
+        self.n_stats += 1
+        device, inode, type_, link_count, size, atime, mtime, ctime = value
+        type_id = self.strings.get(type_)
+        if type_id is None:
+            type_id = self.string(type_)
+        out = self.new_stats
+        out.append(device - self._base_device)
+        out.append(inode - self._base_inode)
+        out.append(type_id)
+        out.append(link_count)
+        out.append(size)
+        self._base_device, self._base_inode = device, inode
+        for t in (atime, mtime, ctime):
+            if t is None:
+                out.append(None)
+            else:
+                out.append(t - self._base_time)
+                self._base_time = t
+        return sid
+
+    def interned_stat(self, value: DescriptorStat) -> int:
+        sid = self.stats.get(value)
+        return self.stat(value) if sid is None else sid
+
+    def interned_string(self, value: str) -> int:
+        sid = self.strings.get(value)
+        return self.string(value) if sid is None else sid
+
+    def entries(self, value: Sequence[DirectoryEntry]) -> list[int]:
+        out: list[int] = []
+        strings = self.strings
+        for type_, name, inode in value:
+            t = strings.get(type_)
+            out.append(self.string(type_) if t is None else t)
+            n = strings.get(name)
+            out.append(self.string(name) if n is None else n)
+            out.append(inode)
+        return out
+
+    def firsts(self) -> tuple[int, int, int]:
+        return self.n_strings, self.n_blobs, self.n_stats
+
+    def take(self) -> tuple[list[str], list[bytes], list[int | None]]:
+        """The definitions for the chunk being written; starts the next chunk's."""
+        taken = self.new_strings, self.new_blobs, self.new_stats
+        self.new_strings, self.new_blobs, self.new_stats = [], [], []
+        self.new_bulk = 0
+        self._base_device = self._base_inode = self._base_time = 0
+        return taken
+
+    def encoder(self, kind: Kind) -> Callable[[Any], Any] | None:
+        """How a value of `kind` is stored, or None if it is stored as it is."""
+        encoders: dict[Kind, Callable[[Any], Any]] = {
+            Kind.STR: self.interned_string,
+            Kind.ENUM: self.interned_string,
+            Kind.BYTES: self.data,
+            Kind.STAT: self.interned_stat,
+            Kind.ENTRIES: self.entries,
+            Kind.STRINGS: list,
+            Kind.PAIRS: list,
+        }
+        return encoders.get(kind)
+
+
+class TraceWriter:
+    """Writes one trace file. Use `record()` (or `TracingBackend`), then `close(exit_status)`."""
+
+    def __init__(self, path: str | Path, header: TraceHeader) -> None:
+        self.path = Path(path)
+        self.header = header
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Unbuffered: each chunk reaches the kernel in the one write() that carries it.
+        self._file = open(self.path, "wb", buffering=0)  # noqa: SIM115 -- closed by close()
+        self._offset = 0
+        self._seq = 0
+        self._index: list[int] = []
+        self._counts: Counter[int] = Counter()
+        self._closed = False
+        self.tables = Tables(self.flush)
+        self._chunk_firsts = self.tables.firsts()
+        # The pending events, EVENT_FIELDS values each. TracingBackend's generated methods
+        # extend this very list and flush when it reaches `chunk_values`.
+        self.values: list[Any] = []
+        self.chunk_values = CHUNK_EVENTS * EVENT_FIELDS
+        self._arg_encoders: list[tuple[tuple[int, Callable[[Any], Any]], ...]] = []
+        self._result_encoders: list[Callable[[Any], Any] | None] = []
+        for spec in OP_SPECS:
+            converted = []
+            for i, p in enumerate(spec.params):
+                enc = self.tables.encoder(p.kind)
+                if enc is not None:
+                    converted.append((i, enc))
+            self._arg_encoders.append(tuple(converted))
+            self._result_encoders.append(self.tables.encoder(spec.result.kind))
+        self._write(header_frame(msgpack.packb(header.to_wire())))
+
+    def record(
+        self,
+        op_code: int,
+        args: Sequence[Any],
+        ok: Any,
+        err: ErrorCode | None,
+        duration_ns: int,
+    ) -> None:
+        """Record one call: its arguments, its result `ok` or its error code `err`, its time."""
+        if self._closed:
+            raise ValueError(f"The trace writer for {self.path} is closed.")
+        encoded = list(args)
+        for i, enc in self._arg_encoders[op_code]:
+            encoded[i] = enc(encoded[i])
+        if err is None:
+            enc_result = self._result_encoders[op_code]
+            outcome = ok if enc_result is None else enc_result(ok)
+            self.values.extend((op_code << 1, encoded, outcome, duration_ns // 1000))
+        else:
+            self.values.extend(((op_code << 1) | 1, encoded, ERROR_INDEX[err], duration_ns // 1000))
+        if len(self.values) >= self.chunk_values:
+            self.flush()
+
+    @property
+    def events_recorded(self) -> int:
+        return self._seq + len(self.values) // EVENT_FIELDS
+
+    def flush(self) -> None:
+        """Write the pending events and definitions as one chunk (nothing if there are none)."""
+        values = self.values
+        strings, blobs, stats = self.tables.take()
+        if not values and not blobs and not strings and not stats:
+            return
+        if self._closed:
+            raise ValueError(f"The trace writer for {self.path} is closed.")
+        n_events = len(values) // EVENT_FIELDS
+        first_string, first_blob, first_stat = self._chunk_firsts
+        body = msgpack.packb(
+            [
+                self._seq,
+                n_events,
+                first_string,
+                strings,
+                first_blob,
+                blobs,
+                first_stat,
+                stats,
+                # Packed apart so a reader after a definition need not decode the events.
+                msgpack.packb(values),
+            ]
+        )
+        self._counts.update(values[0::EVENT_FIELDS])
+        # Cleared in place: generated methods hold this very list.
+        values.clear()
+        self._index.extend((self._offset, self._seq, first_string, first_blob, first_stat))
+        self._chunk_firsts = self.tables.firsts()
+        self._seq += n_events
+        self._write(frame(KIND_CHUNK, body))
+
+    def close(self, exit_status: int | None = None) -> None:
+        """Write the last chunk, the footer and the trailer, and close the file. Idempotent."""
+        if self._closed:
+            return
+        self.flush()
+        self._closed = True
+        counts = self._counts
+        n_ops = len(OPERATIONS)
+        footer = {
+            "exit_status": exit_status,
+            "total_events": self._seq,
+            "counts": [counts[2 * i] + counts[2 * i + 1] for i in range(n_ops)],
+            "errors": [counts[2 * i + 1] for i in range(n_ops)],
+            "index": self._index,
+            "tables": list(self.tables.firsts()),
+        }
+        footer_offset = self._offset
+        self._write(frame(KIND_FOOTER, msgpack.packb(footer)) + trailer(footer_offset))
+        self._file.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> TraceWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close(None)
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            n = os.write(self._file.fileno(), view)
+            view = view[n:]
+        self._offset += len(data)
