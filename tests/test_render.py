@@ -32,19 +32,36 @@ from tracer.render import (
 from tracer.trace import Event
 
 
-def ev(seq: int, name: str, args: tuple[Any, ...], result: Any = None,
-       error: ErrorCode | None = None, us: int = 8) -> Event:
+def ev(
+    seq: int,
+    name: str,
+    args: tuple[Any, ...],
+    result: Any = None,
+    error: ErrorCode | None = None,
+    us: int = 8,
+) -> Event:
     return Event(seq, BY_NAME[name], args, result, error, us * 1000)
 
 
 OPEN = ev(41, "open_at", (3, 0, "data/in.txt", 0, DescriptorFlags.READ), 5)
 READ = ev(42, "read", (5, 4096, 0), b"abc" + b"\0" * 4093, us=12)
-MISSING = ev(43, "open_at", (3, PathFlags.SYMLINK_FOLLOW, "x/missing.txt", 0, 1),
-             error=ErrorCode.NO_ENTRY, us=3)
+MISSING = ev(
+    43,
+    "open_at",
+    (3, PathFlags.SYMLINK_FOLLOW, "x/missing.txt", 0, 1),
+    error=ErrorCode.NO_ENTRY,
+    us=3,
+)
 CREATE = ev(44, "open_at", (3, 0, "out.log", OpenFlags.CREATE | OpenFlags.TRUNCATE, 3), 6)
 WRITE = ev(45, "write", (6, b"hello\n", 0), 6)
-STAT = ev(46, "stat", (5,), DescriptorStat(
-    1, 77, DescriptorType.REGULAR_FILE, 1, 4096, None, 1_714_564_800_000_000_000, None))
+STAT = ev(
+    46,
+    "stat",
+    (5,),
+    DescriptorStat(
+        1, 77, DescriptorType.REGULAR_FILE, 1, 4096, None, 1_714_564_800_000_000_000, None
+    ),
+)
 CLOSE = ev(47, "close", (5,), None, us=1500)
 EVENTS = [OPEN, READ, MISSING, CREATE, WRITE, STAT, CLOSE]
 
@@ -54,21 +71,32 @@ EVENTS = [OPEN, READ, MISSING, CREATE, WRITE, STAT, CLOSE]
     [
         (OPEN, '#41 open_at(fd 3, "data/in.txt", read) -> fd 5  (8 µs)'),
         (READ, '#42 read(fd 5, 4096 @0) -> 4096 bytes "abc\\x00…"  (12 µs)'),
-        (MISSING,
-         '#43 open_at(fd 3, symlink-follow, "x/missing.txt", read) -> error no-entry  (3 µs)'),
+        (
+            MISSING,
+            '#43 open_at(fd 3, symlink-follow, "x/missing.txt", read) -> error no-entry  (3 µs)',
+        ),
         (CREATE, '#44 open_at(fd 3, "out.log", create|truncate, read|write) -> fd 6  (8 µs)'),
         (WRITE, '#45 write(fd 6, 6 bytes "hell…" @0) -> 6  (8 µs)'),
-        (STAT, "#46 stat(fd 5) -> regular-file, size 4096, inode 77, "
-               "modified 2024-05-01T12:00:00Z  (8 µs)"),
+        (
+            STAT,
+            "#46 stat(fd 5) -> regular-file, size 4096, inode 77, "
+            "modified 2024-05-01T12:00:00Z  (8 µs)",
+        ),
         (CLOSE, "#47 close(fd 5) -> ok  (1.5 ms)"),
         (ev(1, "clock_now", (Clock.MONOTONIC,), 42), "#1 clock_now(monotonic) -> 42  (8 µs)"),
         (ev(2, "set_times", (4, "now", None)), "#2 set_times(fd 4, now, no-change) -> ok  (8 µs)"),
-        (ev(3, "advise", (4, 100, 50, Advice.DONT_NEED)),
-         "#3 advise(fd 4, 50 @100, dont-need) -> ok  (8 µs)"),
-        (ev(4, "read_directory", (3,), [DirectoryEntry(DescriptorType.DIRECTORY, "sub", 9)]),
-         '#4 read_directory(fd 3) -> 1 entry: "sub" directory  (8 µs)'),
-        (ev(5, "rename_at", (3, "a", 4, 'q"b')),
-         '#5 rename_at(fd 3, "a", fd 4, "q\\"b") -> ok  (8 µs)'),
+        (
+            ev(3, "advise", (4, 100, 50, Advice.DONT_NEED)),
+            "#3 advise(fd 4, 50 @100, dont-need) -> ok  (8 µs)",
+        ),
+        (
+            ev(4, "read_directory", (3,), [DirectoryEntry(DescriptorType.DIRECTORY, "sub", 9)]),
+            '#4 read_directory(fd 3) -> 1 entry: "sub" directory  (8 µs)',
+        ),
+        (
+            ev(5, "rename_at", (3, "a", 4, 'q"b')),
+            '#5 rename_at(fd 3, "a", fd 4, "q\\"b") -> ok  (8 µs)',
+        ),
     ],
 )
 def test_event_lines_read_like_strace(event: Event, line: str) -> None:
@@ -137,7 +165,16 @@ def test_stats_count_calls_errors_time_and_bytes() -> None:
     assert stats["read"].bytes_in == 4096 and stats["write"].bytes_out == 6
     lines = format_stats(stats)
     assert lines[0].split() == [
-        "%", "time", "seconds", "µs/call", "calls", "errors", "bytes", "in", "bytes", "out",
+        "%",
+        "time",
+        "seconds",
+        "µs/call",
+        "calls",
+        "errors",
+        "bytes",
+        "in",
+        "bytes",
+        "out",
         "operation",
     ]
     # Sorted by time: close took 1.5 ms of the 1.547 ms in all.

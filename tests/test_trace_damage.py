@@ -178,6 +178,16 @@ def test_a_damaged_footer_falls_back_to_scanning(
     assert ended_early and damage is not None and "footer" in damage
 
 
+def test_a_trace_cut_inside_its_footer_has_every_event(
+    sample: tuple[bytes, list[Event], int], scratch: Path
+) -> None:
+    whole, original, _ = sample
+    scratch.write_bytes(whole[:-20])
+    events, ended_early, damage, error = read_what_survives(scratch)
+    assert events == original and error is None
+    assert ended_early and damage is not None and "incomplete footer" in damage
+
+
 def test_a_missing_trailer_still_finds_the_footer(
     sample: tuple[bytes, list[Event], int], scratch: Path
 ) -> None:

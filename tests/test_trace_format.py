@@ -309,8 +309,11 @@ def test_stat_events_cost_at_most_32_bytes(tmp_path: Path) -> None:
     files = []
     for i in range(2000):
         t = T0 + rng.randrange(2_000_000_000)
-        files.append(DescriptorStat(66306, 900_000 + i, DescriptorType.REGULAR_FILE, 1,
-                                    rng.randrange(100_000), t, t, t))
+        files.append(
+            DescriptorStat(
+                66306, 900_000 + i, DescriptorType.REGULAR_FILE, 1, rng.randrange(100_000), t, t, t
+            )
+        )
     calls: list[tuple[str, tuple[Any, ...], Any]] = [("stat", (5,), st) for st in files]
     assert bytes_per_event(tmp_path, calls) <= 32  # every stat distinct
     for _ in range(3):
@@ -325,9 +328,9 @@ def test_rereading_64_blocks_costs_at_most_64_bytes_per_read(tmp_path: Path) -> 
     assert bytes_per_event(tmp_path, calls) <= 64  # data stored once, even counted in
     more = calls + calls
     # Each further read of data already stored costs only its reference.
-    assert bytes_per_event(tmp_path, more) * len(more) - bytes_per_event(
-        tmp_path, calls
-    ) * len(calls) <= 16 * len(calls)
+    assert bytes_per_event(tmp_path, more) * len(more) - bytes_per_event(tmp_path, calls) * len(
+        calls
+    ) <= 16 * len(calls)
 
 
 # -- refusals --------------------------------------------------------------------------------

@@ -207,8 +207,9 @@ def test_chunks_reach_the_file_while_the_guest_runs(tmp_path: Path) -> None:
 
 
 def test_an_incomplete_inner_backend_is_refused_by_name(tmp_path: Path) -> None:
-    with TraceWriter(tmp_path / "t.wtrace", HEADER) as writer, pytest.raises(
-        TypeError, match="has no 'arguments'"
+    with (
+        TraceWriter(tmp_path / "t.wtrace", HEADER) as writer,
+        pytest.raises(TypeError, match="has no 'arguments'"),
     ):
         TracingBackend(object(), writer)  # type: ignore[arg-type]  # deliberately not a Backend
 

@@ -267,6 +267,7 @@ def _parse_term(term: str) -> Callable[[Event], bool]:
         groups = set(values) & _GROUPS
         return lambda event: event.op.name in names or event.op.group.value in groups
     if key == "path" and values:
+
         def has_path(event: Event) -> bool:
             for name, value in zip(event.op.params, event.args, strict=True):
                 if name in _PATH_PARAMS and any(fnmatchcase(value, g) for g in values):

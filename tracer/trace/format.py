@@ -105,12 +105,43 @@ class TraceError(Exception):
 # order). The list is frozen here rather than taken from `ErrorCode` so that reordering that
 # enum can never silently change what old traces mean; new codes are only ever appended.
 _WIT_ERROR_CODE_ORDER = (
-    "access", "would-block", "already", "bad-descriptor", "busy", "deadlock", "quota", "exist",
-    "file-too-large", "illegal-byte-sequence", "in-progress", "interrupted", "invalid", "io",
-    "is-directory", "loop", "too-many-links", "message-size", "name-too-long", "no-device",
-    "no-entry", "no-lock", "insufficient-memory", "insufficient-space", "not-directory",
-    "not-empty", "not-recoverable", "unsupported", "no-tty", "no-such-device", "overflow",
-    "not-permitted", "pipe", "read-only", "invalid-seek", "text-file-busy", "cross-device",
+    "access",
+    "would-block",
+    "already",
+    "bad-descriptor",
+    "busy",
+    "deadlock",
+    "quota",
+    "exist",
+    "file-too-large",
+    "illegal-byte-sequence",
+    "in-progress",
+    "interrupted",
+    "invalid",
+    "io",
+    "is-directory",
+    "loop",
+    "too-many-links",
+    "message-size",
+    "name-too-long",
+    "no-device",
+    "no-entry",
+    "no-lock",
+    "insufficient-memory",
+    "insufficient-space",
+    "not-directory",
+    "not-empty",
+    "not-recoverable",
+    "unsupported",
+    "no-tty",
+    "no-such-device",
+    "overflow",
+    "not-permitted",
+    "pipe",
+    "read-only",
+    "invalid-seek",
+    "text-file-busy",
+    "cross-device",
 )
 ERROR_CODES: tuple[ErrorCode, ...] = tuple(ErrorCode(name) for name in _WIT_ERROR_CODE_ORDER)
 ERROR_INDEX: dict[ErrorCode, int] = {code: i for i, code in enumerate(ERROR_CODES)}
@@ -252,8 +283,13 @@ class TraceHeader:
     def to_wire(self) -> dict[str, Any]:
         g = self.guest
         return {
-            "guest": {"name": g.name, "size": g.size, "sha256": g.sha256, "abi": g.abi,
-                      "path": g.path},
+            "guest": {
+                "name": g.name,
+                "size": g.size,
+                "sha256": g.sha256,
+                "abi": g.abi,
+                "path": g.path,
+            },
             "argv": list(self.argv),
             "env": [list(pair) for pair in self.env],
             "preopens": [

@@ -52,7 +52,12 @@ from tracer.trace.format import (
 CHUNK_CACHE_SIZE = 8
 # Errors that decoding damaged-but-checksummed or hand-made bytes can raise; all become TraceError.
 _DECODE_ERRORS = (
-    ValueError, TypeError, IndexError, KeyError, OverflowError, msgpack.UnpackException
+    ValueError,
+    TypeError,
+    IndexError,
+    KeyError,
+    OverflowError,
+    msgpack.UnpackException,
 )
 
 
@@ -79,12 +84,29 @@ class Event(NamedTuple):
 class _Chunk:
     """One decoded chunk body: its definitions, and its events (decoded on first use)."""
 
-    __slots__ = ("blobs", "events", "events_packed", "first_seq", "n_events", "stat_defs",
-                 "stats", "strings")
+    __slots__ = (
+        "blobs",
+        "events",
+        "events_packed",
+        "first_seq",
+        "n_events",
+        "stat_defs",
+        "stats",
+        "strings",
+    )
 
     def __init__(self, body: Any) -> None:
-        (self.first_seq, self.n_events, _, self.strings, _, self.blobs, _, self.stat_defs,
-         self.events_packed) = body
+        (
+            self.first_seq,
+            self.n_events,
+            _,
+            self.strings,
+            _,
+            self.blobs,
+            _,
+            self.stat_defs,
+            self.events_packed,
+        ) = body
         self.stats: list[DescriptorStat] | None = None
         self.events: list[Event] | None = None
 
@@ -319,9 +341,10 @@ class Trace:
                 kind, body, end = self._read_frame(pos)
             except _Bad as bad:
                 if bad.incomplete:
+                    what = "footer" if bad.kind == KIND_FOOTER else "chunk"
                     problem = (
                         f"the last {self._size - pos} bytes (from offset {pos}) are an "
-                        "incomplete chunk, so the recording was interrupted"
+                        f"incomplete {what}, so the recording was interrupted"
                     )
                 else:
                     what = "footer" if bad.kind == KIND_FOOTER else "chunk"
@@ -352,9 +375,12 @@ class Trace:
             except _DECODE_ERRORS:
                 problem = f"the chunk at offset {pos} does not decode"
                 break
-            if tuple(firsts) != (seq, strings, blobs, stats) or not isinstance(
-                chunk.n_events, int
-            ) or chunk.n_events < 0 or defined[2] % STAT_FIELDS:
+            if (
+                tuple(firsts) != (seq, strings, blobs, stats)
+                or not isinstance(chunk.n_events, int)
+                or chunk.n_events < 0
+                or defined[2] % STAT_FIELDS
+            ):
                 problem = f"the chunk at offset {pos} is out of sequence"
                 break
             self._index.append(IndexEntry(pos, seq, strings, blobs, stats))
@@ -496,9 +522,7 @@ class Trace:
             try:
                 chunk.events = self._decode_events(chunk)
             except _DECODE_ERRORS:
-                self.damage = (
-                    f"The events from #{chunk.first_seq} in {self.path} do not decode."
-                )
+                self.damage = f"The events from #{chunk.first_seq} in {self.path} do not decode."
                 raise TraceError(self.damage) from None
         return chunk.events
 
@@ -606,4 +630,3 @@ class Trace:
                 result = by_kind(spec.result.kind, spec.result.enum)
             table.append((spec.op, len(spec.params), arg_decoders, result))
         return table
-
