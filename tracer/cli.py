@@ -19,13 +19,16 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from tracer import logs
 from tracer.backend import Backend, Filesystem
 from tracer.runner import GuestError, Outcome, RunOptions, load_module, make_engine, run_in_thread
 from tracer.sandbox import Mount, Sandbox
 from tracer.system import HostSystem
+
+if TYPE_CHECKING:
+    from tracer.trace import Event, Trace
 
 EXIT_USAGE = 2
 EXIT_CANNOT_RUN = 126
@@ -250,13 +253,228 @@ def cmd_run(ns: argparse.Namespace) -> int:
     return report_outcome(outcome, ns.debug)
 
 
+# -- record ------------------------------------------------------------------------------------
+def add_record_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="TRACE",
+        help="where to write the trace (default: ./traces/GUEST-TIME.wtrace, announced on stderr)",
+    )
+    add_run_options(parser)
+
+
+def cmd_record(ns: argparse.Namespace) -> int:
+    from tracer.trace import Preopen, TraceHeader, TraceWriter, default_trace_path
+    from tracer.tracing import tracing_backend
+
+    sandbox = build_sandbox(ns)
+    engine = make_engine()
+    module = load_module(engine, Path(ns.guest))
+    options = run_options(ns)
+    header = TraceHeader.for_guest(
+        ns.guest,
+        "preview1",
+        sandbox.arguments(),
+        sandbox.environment(),
+        [Preopen(m.guest_path, m.kind, m.source or "memory") for m in sandbox.mounts],
+        extra={"invoke": options.invoke, "trap_unknown_imports": options.trap_unknown_imports},
+    )
+    path = Path(ns.output) if ns.output else default_trace_path(ns.guest)
+    try:
+        writer = TraceWriter(path, header)
+    except OSError as exc:
+        raise UserError(f"Cannot write the trace {path}: {exc.strerror}.") from None
+    try:
+        outcome = run_in_thread(engine, module, tracing_backend(sandbox, writer), options)
+    finally:
+        # Whatever happened, what was recorded stays readable.
+        if not writer.closed:
+            writer.flush()
+    writer.close(outcome.exit_status, outcome.trap)
+    if not ns.output:
+        print(f"wasitrace: trace written to {path}", file=sys.stderr)
+    return report_outcome(outcome, ns.debug)
+
+
+# -- replay ------------------------------------------------------------------------------------
+def add_replay_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("trace", metavar="TRACE", help="the trace to replay")
+    parser.add_argument(
+        "--guest", metavar="GUEST.wasm", help="the guest to run (default: the path in the trace)"
+    )
+    parser.add_argument(
+        "--allow-different-guest",
+        action="store_true",
+        help="run a guest whose sha256 differs from the recorded one (a new build)",
+    )
+    parser.add_argument("--plain-calls", action="store_true", help=argparse.SUPPRESS)
+
+
+def open_trace_or_fail(path: str) -> Trace:
+    from tracer.trace import TraceError, open_trace
+
+    try:
+        return open_trace(path)
+    except TraceError as exc:
+        raise UserError(str(exc)) from None
+
+
+def find_guest(trace: Trace, given: str | None, allow_different: bool) -> Path:
+    import hashlib
+
+    recorded = trace.header.guest
+    if given is not None:
+        candidates = [Path(given)]
+    else:
+        candidates = [Path(recorded.path), trace.path.parent / recorded.name]
+    guest = next((c for c in candidates if c.is_file()), None)
+    if guest is None:
+        raise UserError(
+            f"The recorded guest {recorded.path} is not there; give its path with --guest."
+        )
+    digest = hashlib.sha256(guest.read_bytes()).hexdigest()
+    if digest != recorded.sha256 and not allow_different:
+        raise UserError(
+            f"{guest} is not the guest this trace recorded (its sha256 differs); replay a new "
+            "build against the trace with --allow-different-guest."
+        )
+    return guest
+
+
+def cmd_replay(ns: argparse.Namespace) -> int:
+    from replay.backend import Divergence, replay_backend
+
+    with open_trace_or_fail(ns.trace) as trace:
+        if trace.header.guest.abi != "preview1":
+            raise UserError("This trace is of a preview 2 guest; wasitrace replays preview 1 here.")
+        guest = find_guest(trace, ns.guest, ns.allow_different_guest)
+        if trace.damage:
+            print(f"wasitrace: {trace.damage}", file=sys.stderr)
+        engine = make_engine()
+        module = load_module(engine, guest)
+        extra = trace.header.extra
+        options = RunOptions(
+            invoke=extra.get("invoke"),
+            trap_unknown_imports=bool(extra.get("trap_unknown_imports")),
+            plain_calls=ns.plain_calls,
+        )
+        backend, replayer = replay_backend(trace)
+        try:
+            outcome = run_in_thread(engine, module, backend, options)
+            if not outcome.interrupted:
+                replayer.finish(outcome.exit_status, outcome.trap)
+        except Divergence as divergence:
+            sys.stdout.flush()
+            print(f"wasitrace: {divergence.render()}", file=sys.stderr, end="")
+            return EXIT_DIVERGED
+        return report_outcome(outcome, ns.debug)
+
+
+# -- show, stats, export -------------------------------------------------------------------------
+def add_show_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("trace", metavar="TRACE")
+    parser.add_argument("--filter", metavar="EXPR", help="e.g. 'op=open_at,read path=*.txt error'")
+    parser.add_argument(
+        "-s", "--string-limit", type=int, default=32, metavar="BYTES", help="bytes of data shown"
+    )
+
+
+def _filter(expression: str | None) -> Callable[[Event], bool] | None:
+    from tracer.render import FilterError, parse_filter
+
+    if expression is None:
+        return None
+    try:
+        return parse_filter(expression)
+    except FilterError as exc:
+        raise UserError(str(exc), EXIT_USAGE) from None
+
+
+def _read_all(trace: Trace, emit: Callable[[Event], None]) -> None:
+    from tracer.trace import TraceError
+
+    try:
+        for event in trace:
+            emit(event)
+    except TraceError as exc:
+        print(f"wasitrace: {exc}", file=sys.stderr)
+    if trace.damage:
+        print(f"wasitrace: {trace.damage}", file=sys.stderr)
+
+
+def cmd_show(ns: argparse.Namespace) -> int:
+    from tracer.render import format_event
+
+    keep = _filter(ns.filter)
+    out = sys.stdout
+    with open_trace_or_fail(ns.trace) as trace:
+
+        def emit(event: Event) -> None:
+            if keep is None or keep(event):
+                out.write(format_event(event, ns.string_limit) + "\n")
+
+        _read_all(trace, emit)
+    return 0
+
+
+def add_stats_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("trace", metavar="TRACE")
+
+
+def cmd_stats(ns: argparse.Namespace) -> int:
+    from tracer.render import compute_stats, format_stats, format_summary
+
+    with open_trace_or_fail(ns.trace) as trace:
+        events: list[Event] = []
+        _read_all(trace, events.append)
+        for line in format_summary(trace.header, trace.footer, len(events), trace.damage):
+            print(line)
+        print()
+        for line in format_stats(compute_stats(events)):
+            print(line)
+    return 0
+
+
+def add_export_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("trace", metavar="TRACE")
+    parser.add_argument("--format", choices=["jsonl"], default="jsonl")
+    parser.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+
+
+def cmd_export(ns: argparse.Namespace) -> int:
+    from tracer.render import export_jsonl, header_json
+
+    with open_trace_or_fail(ns.trace) as trace:
+        out = open(ns.output, "w") if ns.output else sys.stdout  # noqa: SIM115 -- closed below
+        try:
+            out.write(header_json(trace.header, trace.footer) + "\n")
+            lines: list[str] = []
+            _read_all(trace, lambda event: lines.extend(export_jsonl([event])))
+            out.writelines(line + "\n" for line in lines)
+        finally:
+            if out is not sys.stdout:
+                out.close()
+    return 0
+
+
 # -- registry ------------------------------------------------------------------------------------
 Handler = Callable[[argparse.Namespace], int]
 COMMANDS: list[tuple[str, Handler, str]] = [
     ("run", cmd_run, "run a WASI preview 1 guest"),
+    ("record", cmd_record, "run a guest and record every host call to a trace"),
+    ("replay", cmd_replay, "re-run a guest from its trace alone and report where it departs"),
+    ("show", cmd_show, "print a trace one call a line, like strace"),
+    ("stats", cmd_stats, "per operation: calls, errors, time, bytes (like strace -c)"),
+    ("export", cmd_export, "export a trace for other tools (JSON Lines)"),
 ]
 REGISTER: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "run": add_run_options,
+    "record": add_record_options,
+    "replay": add_replay_options,
+    "show": add_show_options,
+    "stats": add_stats_options,
+    "export": add_export_options,
 }
 
 

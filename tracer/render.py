@@ -30,7 +30,7 @@ from typing import Any
 
 from tracer.backend import DescriptorFlags, DescriptorStat, DirectoryEntry, OpenFlags, PathFlags
 from tracer.errors import ErrorCode
-from tracer.operations import OPERATIONS, Group
+from tracer.operations import OPERATIONS, Group, Operation
 from tracer.trace.format import OP_SPECS, Footer, Kind, TraceHeader
 from tracer.trace.reader import Event
 
@@ -101,24 +101,30 @@ def _format_args(event: Event, max_bytes: int) -> Iterator[str]:
     for name, value in values.items():
         if name == "offset" and sized is not None:
             continue
-        if name in op.descriptors:
-            yield f"fd {value}"
-        elif name in _FLAG_TYPES:
-            flags = _flag_names(_FLAG_TYPES[name], value)
+        if name in _FLAG_TYPES and not value and name != "flags":
             # Empty lookup and open flags are the common case and only add noise.
-            if flags or name == "flags":
-                yield flags or "0"
-        elif name in _PATH_PARAMS:
-            yield _quote(value)
-        elif name in _TIMESTAMP_PARAMS:
-            yield _format_new_timestamp(value)
-        elif name == "duration":
-            yield format_duration(value)
-        else:
-            text = format_bytes(value, max_bytes) if isinstance(value, bytes) else _plain(value)
-            if name == sized and "offset" in values:
-                text += f" @{values['offset']}"
-            yield text
+            continue
+        text = format_argument(op, name, value, max_bytes)
+        if name == sized and "offset" in values:
+            text += f" @{values['offset']}"
+        yield text
+
+
+def format_argument(
+    op: Operation, name: str, value: Any, max_bytes: int = DEFAULT_MAX_BYTES
+) -> str:
+    """One argument of `op` as `show` writes it: `fd 3`, `read|write`, `"a.txt"`, ..."""
+    if name in op.descriptors:
+        return f"fd {value}"
+    if name in _FLAG_TYPES:
+        return _flag_names(_FLAG_TYPES[name], value) or "0"
+    if name in _PATH_PARAMS:
+        return _quote(value)
+    if name in _TIMESTAMP_PARAMS:
+        return _format_new_timestamp(value)
+    if name == "duration":
+        return format_duration(value)
+    return format_bytes(value, max_bytes) if isinstance(value, bytes) else _plain(value)
 
 
 def _plain(value: Any) -> str:

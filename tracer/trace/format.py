@@ -355,3 +355,4 @@ class Footer:
     counts: Mapping[str, int]  # calls per operation name (operations never called are left out)
     errors: Mapping[str, int]  # calls that failed, per operation name
     index: tuple[IndexEntry, ...]
+    trap: str | None = None  # the trap message, when the guest trapped

@@ -329,7 +329,10 @@ class Trace:
             raise TypeError("footer fields")
         counts = {names[i]: int(n) for i, n in enumerate(wire["counts"]) if n}
         errors = {names[i]: int(n) for i, n in enumerate(wire["errors"]) if n}
-        return Footer(exit_status, total, counts, errors, tuple(index)), index
+        trap = wire.get("trap")
+        if not (trap is None or isinstance(trap, str)):
+            raise TypeError("footer trap")
+        return Footer(exit_status, total, counts, errors, tuple(index), trap), index
 
     def _scan(self) -> None:
         """Build the index by reading every chunk, stopping at the first bad or missing one."""

@@ -278,8 +278,11 @@ class TraceWriter:
         self._seq += n_events
         self._write(frame(KIND_CHUNK, body))
 
-    def close(self, exit_status: int | None = None) -> None:
-        """Write the last chunk, the footer and the trailer, and close the file. Idempotent."""
+    def close(self, exit_status: int | None = None, trap: str | None = None) -> None:
+        """Write the last chunk, the footer and the trailer, and close the file. Idempotent.
+
+        `exit_status` is the guest's, if it exited; `trap` the trap message, if it trapped.
+        """
         if self._closed:
             return
         self.flush()
@@ -293,6 +296,7 @@ class TraceWriter:
             "errors": [counts[2 * i + 1] for i in range(n_ops)],
             "index": self._index,
             "tables": list(self.tables.firsts()),
+            "trap": trap,
         }
         footer_offset = self._offset
         self._write(frame(KIND_FOOTER, msgpack.packb(footer)) + trailer(footer_offset))
