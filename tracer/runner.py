@@ -15,6 +15,8 @@ from pathlib import Path
 
 import structlog
 import wasmtime
+from wasmtime._exportable import AsExtern
+from wasmtime._instance import InstanceExports
 
 from tracer.backend import Backend
 from tracer.host import preview1
@@ -195,7 +197,7 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _entry_point(exports: wasmtime.InstanceExports, invoke: str | None) -> wasmtime.Func:
+def _entry_point(exports: InstanceExports, invoke: str | None) -> wasmtime.Func:
     name = invoke if invoke is not None else "_start"
     func = exports.get(name)
     if isinstance(func, wasmtime.Func):
@@ -208,7 +210,7 @@ def _entry_point(exports: wasmtime.InstanceExports, invoke: str | None) -> wasmt
     raise GuestError(f"The guest exports no function named {name}.")
 
 
-def _call(store: wasmtime.Store, func: wasmtime.Extern) -> None:
+def _call(store: wasmtime.Store, func: AsExtern) -> None:
     assert isinstance(func, wasmtime.Func)
     func(store)
 
