@@ -13,9 +13,16 @@ $(BIN)/wasitrace: pyproject.toml
 
 setup: $(BIN)/wasitrace
 
-# Run the bundled example guest over a copy of examples/data held in memory, recording it.
+# The main job on the bundled example guest: record it over an in-memory copy of examples/data,
+# show what it did with its files, and replay it from the trace alone.
 demo: setup
-	$(BIN)/wasitrace run --mem examples/data::/data examples/catalog.wasm
+	$(BIN)/wasitrace record -o .demo/catalog.wtrace --mem examples/data::/data examples/catalog.wasm
+	@echo; echo "== the guest's file operations (wasitrace show --filter ...)"
+	$(BIN)/wasitrace show .demo/catalog.wtrace --filter 'op=open_at,rename_at,read_directory'
+	@echo; echo "== per operation (wasitrace stats)"
+	$(BIN)/wasitrace stats .demo/catalog.wtrace
+	@echo; echo "== replayed from the trace alone (wasitrace replay)"
+	$(BIN)/wasitrace replay .demo/catalog.wtrace
 
 test: setup
 	$(BIN)/python -m pytest -q
