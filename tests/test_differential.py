@@ -60,6 +60,8 @@ class Scenario:
     status: int = 0
     # Lines the reference run must print (stdout), checked when the scenario was written.
     expect: tuple[str, ...] = field(default=())
+    # Why wasitrace is known to differ from wasmtime here (the agreement tests then xfail).
+    known_difference: str | None = None
 
     @property
     def traps(self) -> bool:
@@ -240,6 +242,10 @@ SCENARIOS: tuple[Scenario, ...] = (
         "rename",
         args=("across-preopens",),
         mounts=(DATA, OTHER),
+        known_difference=(
+            "each mount is a filesystem of its own in wasitrace, so renaming or linking across "
+            "two mounts fails with EXDEV, as between two devices; wasmtime lets it through"
+        ),
         expect=(
             "rename hello.txt -> /other/hello-moved.txt: ok",
             "file sub/o.txt: 6 bytes [other\\n]",
@@ -592,8 +598,16 @@ def test_reference_bigio_keeps_each_stream_whole(runs: Runs) -> None:
     assert len(run.outcome.stdout) > 2 * 100_000 + 65_536
 
 
+def _mark_known_difference(scenario: Scenario, request: pytest.FixtureRequest) -> None:
+    if scenario.known_difference:
+        request.applymarker(pytest.mark.xfail(reason=scenario.known_difference, strict=True))
+
+
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=ids)
-def test_wasitrace_dir_agrees_with_wasmtime(scenario: Scenario, runs: Runs) -> None:
+def test_wasitrace_dir_agrees_with_wasmtime(
+    scenario: Scenario, runs: Runs, request: pytest.FixtureRequest
+) -> None:
+    _mark_known_difference(scenario, request)
     expected = runs.get(scenario, Mode.REFERENCE)
     actual = runs.get(scenario, Mode.DIR)
     assert_same_outcome(scenario, expected.outcome, actual.outcome, "wasitrace run --dir")
@@ -601,7 +615,10 @@ def test_wasitrace_dir_agrees_with_wasmtime(scenario: Scenario, runs: Runs) -> N
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=ids)
-def test_wasitrace_mem_agrees_with_wasmtime(scenario: Scenario, runs: Runs, tmp_path: Path) -> None:
+def test_wasitrace_mem_agrees_with_wasmtime(
+    scenario: Scenario, runs: Runs, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    _mark_known_difference(scenario, request)
     expected = runs.get(scenario, Mode.REFERENCE)
     actual = runs.get(scenario, Mode.MEM)
     assert_same_outcome(scenario, expected.outcome, actual.outcome, "wasitrace run --mem")

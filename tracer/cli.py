@@ -224,6 +224,7 @@ def build_sandbox(ns: argparse.Namespace) -> Sandbox:
 def run_options(ns: argparse.Namespace) -> RunOptions:
     return RunOptions(
         invoke=ns.invoke,
+        invoke_args=tuple(ns.args) if ns.invoke else (),
         trap_unknown_imports=ns.trap_unknown_imports,
         plain_calls=ns.plain_calls,
     )
@@ -245,6 +246,10 @@ def report_outcome(outcome: Outcome, debug: bool) -> int:
             print("wasm backtrace:\n" + outcome.backtrace, file=sys.stderr)
         return EXIT_TRAP
     assert outcome.exit_status is not None
+    if outcome.results is not None:
+        # As the wasmtime command does, print what an --invoke'd function returned.
+        sys.stdout.write("".join(f"{value}\n" for value in outcome.results))
+        sys.stdout.flush()
     return outcome.exit_status
 
 
@@ -278,7 +283,11 @@ def cmd_record(ns: argparse.Namespace) -> int:
         sandbox.arguments(),
         sandbox.environment(),
         [Preopen(m.guest_path, m.kind, m.source or "memory") for m in sandbox.mounts],
-        extra={"invoke": options.invoke, "trap_unknown_imports": options.trap_unknown_imports},
+        extra={
+            "invoke": options.invoke,
+            "invoke_args": list(options.invoke_args),
+            "trap_unknown_imports": options.trap_unknown_imports,
+        },
     )
     path = Path(ns.output) if ns.output else default_trace_path(ns.guest)
     try:
@@ -356,6 +365,7 @@ def cmd_replay(ns: argparse.Namespace) -> int:
         extra = trace.header.extra
         options = RunOptions(
             invoke=extra.get("invoke"),
+            invoke_args=tuple(str(a) for a in extra.get("invoke_args") or ()),
             trap_unknown_imports=bool(extra.get("trap_unknown_imports")),
             plain_calls=ns.plain_calls,
         )

@@ -40,11 +40,13 @@ class Outcome:
     trap: str | None = None  # set when the guest trapped: the trap message
     backtrace: str | None = None  # the guest's wasm backtrace, for --debug
     interrupted: bool = False
+    results: list[object] | None = None  # what the --invoke'd export returned
 
 
 @dataclass(frozen=True)
 class RunOptions:
     invoke: str | None = None  # for reactors: the export to call after _initialize
+    invoke_args: tuple[str, ...] = ()  # its arguments, as text (as the wasmtime command takes them)
     trap_unknown_imports: bool = False
     plain_calls: bool = False  # define host functions the slow, public way (for comparison)
 
@@ -160,7 +162,18 @@ def run_module(
         entry = _entry_point(exports, invoke)
         if invoke is not None and "_initialize" in exports:
             _call(store, exports["_initialize"])
-        _call(store, entry)
+        if invoke is None:
+            _call(store, entry)
+        else:
+            values = _invoke_values(entry.type(store), options.invoke_args)
+            returned = entry(store, *values)
+            outcome.results = (
+                []
+                if returned is None
+                else list(returned)
+                if isinstance(returned, list)
+                else [returned]
+            )
         backend.exit(0)
         outcome.exit_status = 0
     except preview1.GuestExit as exc:
@@ -208,6 +221,19 @@ def _entry_point(exports: InstanceExports, invoke: str | None) -> wasmtime.Func:
             "name the function to call with --invoke NAME."
         )
     raise GuestError(f"The guest exports no function named {name}.")
+
+
+def _invoke_values(ty: wasmtime.FuncType, texts: tuple[str, ...]) -> list[int | float]:
+    params = ty.params
+    if len(params) != len(texts):
+        raise GuestError(
+            f"The invoked function takes {len(params)} arguments; {len(texts)} were given."
+        )
+    floats = (wasmtime.ValType.f32(), wasmtime.ValType.f64())
+    try:
+        return [float(t) if p in floats else int(t, 0) for p, t in zip(params, texts, strict=True)]
+    except ValueError:
+        raise GuestError(f"The arguments {' '.join(texts)} are not numbers.") from None
 
 
 def _call(store: wasmtime.Store, func: AsExtern) -> None:

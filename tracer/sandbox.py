@@ -78,11 +78,15 @@ class Sandbox:
         return m.filesystem, local
 
     def _pair(self, fd: int, new_fd: int) -> tuple[Filesystem, int, int]:
-        fs, local = self._writable(fd)
-        mount_b, local_b = self._lookup(new_fd)
-        if self._lookup(fd)[0] != mount_b:
+        """For rename and link: both descriptors writable, and on the same mount."""
+        mount, local = self._lookup(fd)
+        new_mount, new_local = self._lookup(new_fd)
+        for m in (self.mounts[mount], self.mounts[new_mount]):
+            if m.read_only:
+                raise WasiError(ErrorCode.NOT_PERMITTED, f"{m.guest_path} is mounted read-only")
+        if mount != new_mount:
             raise WasiError(ErrorCode.CROSS_DEVICE)
-        return fs, local, local_b
+        return self.mounts[mount].filesystem, local, new_local
 
     # -- cli, clocks, random, stdio --------------------------------------------------------------
     def arguments(self) -> list[str]:
@@ -132,12 +136,14 @@ class Sandbox:
         fs, local = self._fs(fd)
         return fs.read(local, length, offset)
 
+    # write and append need no read-only check: a read-only mount never opens a descriptor
+    # for writing, and the filesystem refuses writes to one that is not (bad-descriptor).
     def write(self, fd: int, data: bytes, offset: int) -> int:
-        fs, local = self._writable(fd)
+        fs, local = self._fs(fd)
         return fs.write(local, data, offset)
 
     def append(self, fd: int, data: bytes) -> int:
-        fs, local = self._writable(fd)
+        fs, local = self._fs(fd)
         return fs.append(local, data)
 
     def stat(self, fd: int) -> DescriptorStat:
@@ -170,11 +176,18 @@ class Sandbox:
 
     def symlink_at(self, fd: int, old_path: str, new_path: str) -> None:
         fs, local = self._writable(fd)
+        if old_path.startswith("/"):
+            # An absolute target would point outside the mount, as wasmtime also refuses.
+            raise WasiError(ErrorCode.NOT_PERMITTED, "absolute symlink target")
         fs.symlink_at(local, old_path, new_path)
 
     def readlink_at(self, fd: int, path: str) -> str:
         fs, local = self._fs(fd)
-        return fs.readlink_at(local, path)
+        target = fs.readlink_at(local, path)
+        if target.startswith("/"):
+            # wasmtime does not reveal absolute targets, which point outside the mount.
+            raise WasiError(ErrorCode.NOT_PERMITTED, "absolute symlink target")
+        return target
 
     def link_at(
         self, fd: int, old_path_flags: int, old_path: str, new_fd: int, new_path: str

@@ -66,6 +66,11 @@ class MemoryFault(Exception):
     """The guest passed a pointer outside its memory; wasmtime traps on this, and so do we."""
 
 
+def _bad_value(what: str) -> GuestTrap:
+    # wasmtime checks enum and flag values while decoding arguments, and traps on a bad one.
+    return GuestTrap(f"invalid {what} value passed to a WASI function")
+
+
 def errno_of(exc: BaseException) -> int:
     if isinstance(exc, WasiError):
         return abi.ERRNO_OF_CODE[exc.code]
@@ -267,7 +272,9 @@ class Preview1:
     def _clock(clock_id: int) -> Clock:
         # wasmtime serves only the realtime and monotonic clocks to preview 1 guests.
         if clock_id > 1:
-            raise Errno(abi.EBADF if clock_id < 4 else abi.EINVAL)
+            if clock_id >= len(abi.CLOCKS):
+                raise _bad_value("clockid")
+            raise Errno(abi.EBADF)
         return abi.CLOCKS[clock_id]
 
     def clock_res_get(self, clock_id: int, resolution: int) -> int:
@@ -362,7 +369,7 @@ class Preview1:
 
     def fd_seek(self, fd: int, offset: int, whence: int, newoffset: int) -> int:
         if whence > abi.WHENCE_END:
-            raise Errno(abi.EINVAL)
+            raise _bad_value("whence")
         entry = self._entry(fd)
         if entry.kind != FILE:
             raise self._stream_error(entry, abi.ESPIPE)
@@ -438,7 +445,7 @@ class Preview1:
 
     def fd_fdstat_set_flags(self, fd: int, flags: int) -> int:
         if flags & ~abi.FDFLAGS_ALL:
-            raise Errno(abi.EINVAL)
+            raise _bad_value("fdflags")
         entry = self._file(fd)
         if flags & (abi.FDFLAGS_DSYNC | abi.FDFLAGS_RSYNC | abi.FDFLAGS_SYNC):
             raise Errno(abi.EINVAL)
@@ -494,7 +501,7 @@ class Preview1:
 
     def path_filestat_get(self, fd: int, flags: int, path: int, path_len: int, buf: int) -> int:
         if flags & ~abi.LOOKUP_SYMLINK_FOLLOW:
-            raise Errno(abi.EINVAL)
+            raise _bad_value("lookupflags")
         handle = self._directory(fd)
         self._put_filestat(buf, self.backend.stat_at(handle, flags, self._path(path, path_len)))
         return abi.SUCCESS
@@ -508,10 +515,10 @@ class Preview1:
 
     @staticmethod
     def _timestamps(atim: int, mtim: int, fst_flags: int) -> tuple[NewTimestamp, NewTimestamp]:
-        if (
-            fst_flags & ~abi.FSTFLAGS_ALL
-            or (fst_flags & abi.FSTFLAGS_ATIM and fst_flags & abi.FSTFLAGS_ATIM_NOW)
-            or (fst_flags & abi.FSTFLAGS_MTIM and fst_flags & abi.FSTFLAGS_MTIM_NOW)
+        if fst_flags & ~abi.FSTFLAGS_ALL:
+            raise _bad_value("fstflags")
+        if (fst_flags & abi.FSTFLAGS_ATIM and fst_flags & abi.FSTFLAGS_ATIM_NOW) or (
+            fst_flags & abi.FSTFLAGS_MTIM and fst_flags & abi.FSTFLAGS_MTIM_NOW
         ):
             raise Errno(abi.EINVAL)
 
@@ -538,7 +545,7 @@ class Preview1:
     ) -> int:
         access, modification = self._timestamps(atim, mtim, fst_flags)
         if flags & ~abi.LOOKUP_SYMLINK_FOLLOW:
-            raise Errno(abi.EINVAL)
+            raise _bad_value("lookupflags")
         handle = self._directory(fd)
         self.backend.set_times_at(handle, flags, self._path(path, path_len), access, modification)
         return abi.SUCCESS
@@ -549,7 +556,7 @@ class Preview1:
 
     def fd_advise(self, fd: int, offset: int, length: int, advice: int) -> int:
         if advice >= len(abi.ADVICE):
-            raise Errno(abi.EINVAL)
+            raise _bad_value("advice")
         entry = self._file(fd)
         self.backend.advise(entry.handle, offset, length, abi.ADVICE[advice])
         return abi.SUCCESS
@@ -608,7 +615,7 @@ class Preview1:
             or rights_base & ~abi.RIGHTS_ALL
             or rights_inheriting & ~abi.RIGHTS_ALL
         ):
-            raise Errno(abi.EINVAL)
+            raise _bad_value("flags or rights")
         name = self._path(path, path_len)
         directory = self._entry(fd)
         if directory.kind != DIRECTORY:
@@ -683,7 +690,7 @@ class Preview1:
         new_len: int,
     ) -> int:
         if old_flags & ~abi.LOOKUP_SYMLINK_FOLLOW:
-            raise Errno(abi.EINVAL)
+            raise _bad_value("lookupflags")
         old = self._directory(old_fd)
         new = self._directory(new_fd)
         source = self._path(old_path, old_len)
@@ -726,7 +733,7 @@ class Preview1:
             if tag > abi.EVENTTYPE_FD_WRITE or (
                 tag == abi.EVENTTYPE_CLOCK and sflags & ~abi.SUBCLOCKFLAGS_ABSTIME
             ):
-                raise Errno(abi.EINVAL)
+                raise _bad_value("subscription")
         if count == 1 and subs[0][1] == abi.EVENTTYPE_CLOCK and not subs[0][5]:
             # wasmtime's shortcut for a plain sleep (it reports nbytes 1 here).
             self.backend.sleep(subs[0][3])
@@ -738,6 +745,8 @@ class Preview1:
         for userdata, tag, ident, timeout, _precision, sflags in subs:
             if tag == abi.EVENTTYPE_CLOCK:
                 if ident > 1:
+                    if ident >= len(abi.CLOCKS):
+                        raise _bad_value("clockid")
                     raise Errno(abi.EINVAL)
                 if sflags & abi.SUBCLOCKFLAGS_ABSTIME:
                     now = self.backend.clock_now(abi.CLOCKS[ident])
@@ -824,7 +833,7 @@ class Preview1:
             ("fd_write", "iiii", "i", self.fd_write),
             ("path_create_directory", "iii", "i", self.path_create_directory),
             ("path_filestat_get", "iiiii", "i", self.path_filestat_get),
-            ("path_filestat_set_times", "iiiIIi", "i", self.path_filestat_set_times),
+            ("path_filestat_set_times", "iiiiIIi", "i", self.path_filestat_set_times),
             ("path_link", "iiiiiii", "i", self.path_link),
             ("path_open", "iiiiiIIii", "i", self.path_open),
             ("path_readlink", "iiiiii", "i", self.path_readlink),
