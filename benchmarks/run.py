@@ -10,7 +10,7 @@ The guest `tests/guests/bench_calls.c` makes N host calls of one kind; a call co
     dir         wasitrace, the guest's /data a host directory
     mem-plain   like mem, with host functions defined through wasmtime's public API
     record      wasitrace recording a trace over a host directory
-    replay      wasitrace replaying that trace
+    replay      wasitrace replaying that trace (needs record to run first)
 
 Times are the best of R repeats, in microseconds a call; ratios are against the first column
 given with --baseline (default: wasmtime).
@@ -30,12 +30,15 @@ import wasmtime
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from replay.backend import replay_backend  # noqa: E402
 from tests.guestbuild import build  # noqa: E402 -- the guest builder lives with the guests
 from tracer.backends.hostdir import HostDirBackend  # noqa: E402
 from tracer.backends.memory import MemoryBackend  # noqa: E402
 from tracer.runner import RunOptions, make_engine, run_module  # noqa: E402
 from tracer.sandbox import Mount, Sandbox  # noqa: E402
 from tracer.system import HostSystem  # noqa: E402
+from tracer.trace import TraceHeader, TraceWriter, open_trace  # noqa: E402
+from tracer.tracing import tracing_backend  # noqa: E402
 
 OPS = ("seek", "stat", "write1", "read4k", "mix")
 Runner = Callable[[list[str]], float]
@@ -84,6 +87,41 @@ def _ours(module_path: Path, mount: Callable[[], Mount], plain: bool = False) ->
     return run
 
 
+def _record(module_path: Path, workdir: Path, traces: Path) -> Runner:
+    """Record over a host directory; each run's trace is kept for the replay mode."""
+    engine = make_engine()
+    module = wasmtime.Module.from_file(engine, str(module_path))
+
+    def run(argv: list[str]) -> float:
+        path = traces / f"{argv[1]}-{argv[2]}.wtrace"
+        sandbox = Sandbox(HostSystem(argv, []), [Mount("/data", HostDirBackend(workdir))])
+        start = time.perf_counter()
+        writer = TraceWriter(path, TraceHeader.for_guest(module_path, "preview1", argv))
+        outcome = run_module(engine, module, tracing_backend(sandbox, writer))
+        writer.close(outcome.exit_status, outcome.trap)
+        elapsed = time.perf_counter() - start
+        if outcome.exit_status != 0:
+            raise RuntimeError(f"guest ended badly: {outcome}")
+        return elapsed
+
+    return run
+
+
+def _replay(module_path: Path, traces: Path) -> Runner:
+    engine = make_engine()
+    module = wasmtime.Module.from_file(engine, str(module_path))
+
+    def run(argv: list[str]) -> float:
+        start = time.perf_counter()
+        with open_trace(traces / f"{argv[1]}-{argv[2]}.wtrace") as trace:
+            backend, replayer = replay_backend(trace)
+            outcome = run_module(engine, module, backend)
+            replayer.finish(outcome.exit_status, outcome.trap)
+        return time.perf_counter() - start
+
+    return run
+
+
 def _per_call(run: Runner, argv0: str, op: str, calls: int, repeat: int) -> tuple[float, float]:
     """(microseconds a call, wall seconds of the N-call run), best of `repeat`."""
     base = min(run([argv0, op, "0"]) for _ in range(repeat))
@@ -95,17 +133,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=20000)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--modes", default="wasmtime,mem,dir,mem-plain")
+    parser.add_argument("--modes", default="wasmtime,mem,dir,record,replay,mem-plain")
     ns = parser.parse_args(argv)
 
     module_path = build("bench_calls")
     with tempfile.TemporaryDirectory() as tmp:
-        workdir = Path(tmp)
+        workdir = Path(tmp) / "data"
+        traces = Path(tmp) / "traces"
+        workdir.mkdir()
         modes: dict[str, Runner] = {
             "wasmtime": _builtin(module_path, workdir),
             "mem": _ours(module_path, lambda: Mount("/data", MemoryBackend())),
             "dir": _ours(module_path, lambda: Mount("/data", HostDirBackend(workdir))),
             "mem-plain": _ours(module_path, lambda: Mount("/data", MemoryBackend()), plain=True),
+            "record": _record(module_path, workdir, traces),
+            "replay": _replay(module_path, traces),
         }
         chosen = [m for m in ns.modes.split(",") if m]
         results: dict[str, dict[str, tuple[float, float]]] = {}
