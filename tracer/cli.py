@@ -46,6 +46,7 @@ exit status:
   130    interrupted (Ctrl-C)
   134    the guest trapped (the trap is printed; --debug adds the wasm backtrace)
   135    replay: the guest departed from the trace (a divergence report is printed)
+  diff exits 0 when the two traces make the same calls and 1 when they differ.
 """
 
 
@@ -329,35 +330,19 @@ def open_trace_or_fail(path: str) -> Trace:
         raise UserError(str(exc)) from None
 
 
-def find_guest(trace: Trace, given: str | None, allow_different: bool) -> Path:
-    import hashlib
-
-    recorded = trace.header.guest
-    if given is not None:
-        candidates = [Path(given)]
-    else:
-        candidates = [Path(recorded.path), trace.path.parent / recorded.name]
-    guest = next((c for c in candidates if c.is_file()), None)
-    if guest is None:
-        raise UserError(
-            f"The recorded guest {recorded.path} is not there; give its path with --guest."
-        )
-    digest = hashlib.sha256(guest.read_bytes()).hexdigest()
-    if digest != recorded.sha256 and not allow_different:
-        raise UserError(
-            f"{guest} is not the guest this trace recorded (its sha256 differs); replay a new "
-            "build against the trace with --allow-different-guest."
-        )
-    return guest
-
-
 def cmd_replay(ns: argparse.Namespace) -> int:
+    from replay.api import WasitraceError, find_guest
     from replay.backend import Divergence, replay_backend
 
     with open_trace_or_fail(ns.trace) as trace:
         if trace.header.guest.abi != "preview1":
             raise UserError("This trace is of a preview 2 guest; wasitrace replays preview 1 here.")
-        guest = find_guest(trace, ns.guest, ns.allow_different_guest)
+        try:
+            guest = find_guest(
+                trace, Path(ns.guest) if ns.guest else None, ns.allow_different_guest
+            )
+        except WasitraceError as exc:
+            raise UserError(str(exc)) from None
         if trace.damage:
             print(f"wasitrace: {trace.damage}", file=sys.stderr)
         engine = make_engine()
@@ -468,6 +453,43 @@ def cmd_export(ns: argparse.Namespace) -> int:
     return 0
 
 
+# -- diff --------------------------------------------------------------------------------------
+def add_diff_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("first", metavar="TRACE_A")
+    parser.add_argument("second", metavar="TRACE_B")
+    parser.add_argument(
+        "-U", "--unified", type=int, default=3, metavar="N", help="lines of context (default 3)"
+    )
+    parser.add_argument(
+        "-s", "--string-limit", type=int, default=32, metavar="BYTES", help="bytes of data shown"
+    )
+    parser.add_argument(
+        "--compare-volatile",
+        action="store_true",
+        help="also compare clock readings, random bytes and stat timestamps",
+    )
+
+
+def cmd_diff(ns: argparse.Namespace) -> int:
+    from replay.diff import diff_traces
+    from tracer.trace import TraceError
+
+    with open_trace_or_fail(ns.first) as first, open_trace_or_fail(ns.second) as second:
+        try:
+            lines = diff_traces(
+                first,
+                second,
+                context=ns.unified,
+                max_bytes=ns.string_limit,
+                compare_volatile=ns.compare_volatile,
+            )
+        except TraceError as exc:
+            raise UserError(str(exc)) from None
+    sys.stdout.write("".join(line + "\n" for line in lines))
+    # As diff(1): 0 when the traces make the same calls, 1 when they differ.
+    return 0 if len(lines) == 1 else 1
+
+
 # -- registry ------------------------------------------------------------------------------------
 Handler = Callable[[argparse.Namespace], int]
 COMMANDS: list[tuple[str, Handler, str]] = [
@@ -477,6 +499,7 @@ COMMANDS: list[tuple[str, Handler, str]] = [
     ("show", cmd_show, "print a trace one call a line, like strace"),
     ("stats", cmd_stats, "per operation: calls, errors, time, bytes (like strace -c)"),
     ("export", cmd_export, "export a trace for other tools (JSON Lines)"),
+    ("diff", cmd_diff, "compare two traces call by call, like diff -u over show"),
 ]
 REGISTER: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "run": add_run_options,
@@ -485,6 +508,7 @@ REGISTER: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "show": add_show_options,
     "stats": add_stats_options,
     "export": add_export_options,
+    "diff": add_diff_options,
 }
 
 
@@ -502,6 +526,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("wasitrace: interrupted.", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`wasitrace show T | head`): stop quietly, as cat does.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:
         print(
             f"wasitrace: internal error: {type(exc).__name__}: {exc}. "
