@@ -57,6 +57,12 @@ PROGRESS_EVERY_S = 0.1
 TICK_S = 0.2
 
 
+# Keys shown together in the footer under one word, so that all fit in 80 columns.
+_VIEWS = Binding.Group("Views", compact=True)
+_MATCHES = Binding.Group("Match", compact=True)
+_ERRORS = Binding.Group("Error", compact=True)
+
+
 class GuestPaused(Message):
     """The stepped guest paused before `pending` (posted from the guest's thread)."""
 
@@ -74,23 +80,24 @@ class WasitraceApp(App[int]):
     ENABLE_COMMAND_PALETTE = False
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("1", "view('calls')", "Calls"),
-        Binding("2", "view('stats')", "Stats"),
-        Binding("3", "view('info')", "Info"),
-        Binding("4", "view('tree')", "Tree"),
-        Binding("5", "view('output')", "Output", show=False),
+        Binding("1", "view('calls')", "Calls", group=_VIEWS),
+        Binding("2", "view('stats')", "Statistics", group=_VIEWS),
+        Binding("3", "view('info')", "Header", group=_VIEWS),
+        Binding("4", "view('tree')", "Files", group=_VIEWS),
+        Binding("5", "view('output')", "Output", group=_VIEWS),
         Binding("f", "prompt('filter')", "Filter"),
         Binding("slash", "prompt('search')", "Find"),
-        Binding("n", "search(1)", "Next", show=False),
-        Binding("N", "search(-1)", "Previous", show=False),
-        Binding("e", "error(1)", "Error"),
-        Binding("E", "error(-1)", "Previous error", show=False),
+        Binding("n", "search(1)", "Next match", group=_MATCHES),
+        Binding("N", "search(-1)", "Previous match", group=_MATCHES),
+        Binding("e", "error(1)", "Next error", group=_ERRORS),
+        Binding("E", "error(-1)", "Previous error", group=_ERRORS),
         Binding("g", "prompt('goto')", "Go to"),
         Binding("space", "step", "Step"),
         Binding("c", "continue", "Cont"),
         Binding("r", "run", "Run"),
         Binding("x", "abort", "Abort"),
         Binding("escape", "cancel_prompt", "Cancel", show=False),
+        Binding("question_mark", "toggle_keys", "Keys"),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -141,13 +148,13 @@ class WasitraceApp(App[int]):
             damage=trace.damage,
         )
 
-    @classmethod
-    def for_session(cls, session: Session) -> WasitraceApp:
+    @staticmethod
+    def for_session(session: Session) -> WasitraceApp:
         if session.kind == "live":
             name = f"live {session.header.guest.name}"
         else:
             name = f"replay {session.trace_path.name if session.trace_path else ''}"
-        return cls(session.log, name=name, header=session.header, session=session)
+        return SteppingApp(session.log, name=name, header=session.header, session=session)
 
     # -- layout ------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -242,6 +249,13 @@ class WasitraceApp(App[int]):
         return "This trace holds no calls."
 
     # -- views -------------------------------------------------------------------------------
+    def action_toggle_keys(self) -> None:
+        """Show (or hide) the panel that lists every key, the grouped and hidden ones too."""
+        if self.screen.query("HelpPanel"):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
     def action_view(self, view: str) -> None:
         if view in VIEWS:
             self.view = view
@@ -264,14 +278,25 @@ class WasitraceApp(App[int]):
             self._refresh_output()
 
     def _info_text(self) -> Text:
-        lines = format_summary(self.header, self.trace_footer, len(self.source), self.damage)
+        footer = self.trace_footer
+        if self.session is not None:
+            # A run in progress has no footer yet; summarise it as one that is still open.
+            end = self.session.end
+            footer = TraceFooter(
+                end.exit_status if end else None,
+                len(self.source),
+                {},
+                {},
+                (),
+                end.trap if end else None,
+            )
+        lines = format_summary(self.header, footer, len(self.source), self.damage)
         out = Text("\n".join(lines))
         out.append("\n")
         if self.header.env:
             out.append("\nenvironment\n", style="bold")
             for key, value in self.header.env:
                 out.append(f"  {key}={value}\n")
-        footer = self.trace_footer
         if footer is not None and footer.trap is not None:
             out.append(f"\ntrap       {footer.trap}\n", style="bold red")
         if self.session is not None:
@@ -370,20 +395,32 @@ class WasitraceApp(App[int]):
     def _build_tree(self, event: Event | None) -> None:
         timeline = self._timeline
         assert timeline is not None
+        worker = get_current_worker()
+        title = self.query_one("#tree-title", Static)
+        last = [time.monotonic()]
+
+        def progress(done: int, to_do: int) -> None:
+            # Rebuilding from far back takes a while in a long trace: say how far it got.
+            now = time.monotonic()
+            if now - last[0] >= PROGRESS_EVERY_S:
+                last[0] = now
+                text = f"Rebuilding the filesystem from the trace… {100 * done // to_do}%"
+                self.call_from_thread(title.update, text)
+
         try:
             if event is None:
-                before = timeline.state_at(len(self.source) - 1)
+                before = timeline.state_at(len(self.source) - 1, progress)
                 touched: list[str] = []
                 after = before
             else:
-                before = timeline.state_at(event.seq - 1)
+                before = timeline.state_at(event.seq - 1, progress)
                 touched = before.paths_of(event)
                 after = before.copy()
                 after.apply(event)
         except TraceError as exc:
             self.call_from_thread(self.notify, str(exc), severity="error")
             return
-        if not get_current_worker().is_cancelled:
+        if not worker.is_cancelled:
             self.call_from_thread(self._show_tree, event, after, touched)
 
     def _show_tree(self, event: Event | None, state: FsState, touched: list[str]) -> None:
@@ -678,6 +715,20 @@ class WasitraceApp(App[int]):
             self.session.abort()
             self.exit_code = SessionEnd(aborted=True).exit_code
         self.exit(self.exit_code)
+
+
+class SteppingApp(WasitraceApp):
+    """The app for a stepped session: the stepping keys take the footer's room from searching
+    (whose keys still work, and are listed by `?`)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("n", "search(1)", "Next match", show=False),
+        Binding("N", "search(-1)", "Previous match", show=False),
+        Binding("e", "error(1)", "Next error", show=False),
+        Binding("E", "error(-1)", "Previous error", show=False),
+        Binding("g", "prompt('goto')", "Go to", show=False),
+        Binding("question_mark", "toggle_keys", "Keys", show=False),
+    ]
 
 
 def _progress(

@@ -21,7 +21,7 @@ from tracer.render import (
 from tracer.trace.reader import Event
 
 CELL_BYTES = 24  # data shown in a table cell
-DUMP_LIMIT = 16 * 1024  # bytes shown as a hexdump in the detail pane; the rest is counted
+DUMP_LIMIT = 4096  # bytes shown as a hexdump in the detail pane; the rest is counted
 _PRINTABLE = frozenset(range(0x20, 0x7F))
 
 
@@ -60,7 +60,9 @@ def hexdump(data: bytes, limit: int = DUMP_LIMIT) -> list[str]:
 def detail_text(event: Event) -> Text:
     """The detail pane for `event`: a line per argument and for the outcome, then the data of
     each bytes value as a hexdump (so the short values are never pushed off a small pane)."""
-    out = Text()
+    # Not wrapped: wrapping a long hexdump at every cursor move costs more than drawing it, and
+    # the pane scrolls sideways for the odd long line.
+    out = Text(no_wrap=True, overflow="crop")
     status = "ok" if event.error is None else f"error {event.error.value}"
     out.append(f"#{event.seq} ", style="bold")
     out.append(event.op.name, style="bold")

@@ -19,6 +19,7 @@ checkpoints out when there are too many.
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -34,6 +35,14 @@ from tracer.trace.reader import Event
 FIRST_PREOPEN = 3
 DEFAULT_EVERY = 10_000
 MAX_CHECKPOINTS = 64
+PROGRESS_EVERY = 8192
+# Flag bits as plain ints: `int & IntFlag` goes through enum machinery, which is most of the cost
+# of replaying a million events.
+_CREATE = int(OpenFlags.CREATE)
+_DIRECTORY = int(OpenFlags.DIRECTORY)
+_EXCLUSIVE = int(OpenFlags.EXCLUSIVE)
+_TRUNCATE = int(OpenFlags.TRUNCATE)
+_FOLLOW = int(PathFlags.SYMLINK_FOLLOW)
 
 
 class EventSource(Protocol):
@@ -58,6 +67,12 @@ class OpenDescriptor(NamedTuple):
     path: str
     opened_at: int  # the event that opened it; -1 for a preopen
     flags: int  # descriptor-flags bits it was opened with
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _join(base: str, path: str) -> str:
+    # Guests name the same few paths again and again; joining is a good part of a replay's cost.
+    return posixpath.normpath(posixpath.join(base, path))
 
 
 def root_path(guest_path: str) -> str:
@@ -112,7 +127,7 @@ class FsState:
         base = self.path_of(fd)
         if base is None:
             return None
-        return posixpath.normpath(posixpath.join(base, path)) if path else base
+        return _join(base, path) if path else base
 
     def paths_of(self, event: Event) -> list[str]:
         """The paths `event` works on, resolved in this state (for highlighting them)."""
@@ -166,7 +181,8 @@ class FsState:
 
     def _remove(self, path: str) -> None:
         """Forget `path` and everything beneath it (a root stays: it is the mount itself)."""
-        if path in self.roots:
+        if path in self.roots or path not in self.nodes:
+            # Every known path's parents are known, so an unknown path has nothing beneath.
             return
         prefix = path.rstrip("/") + "/"
         for p in [p for p in self.nodes if p == path or p.startswith(prefix)]:
@@ -201,22 +217,21 @@ def _open_at(state: FsState, e: Event) -> None:
             state._put(target, Node(DescriptorType.UNKNOWN))
         return
     old = state.nodes.get(target)
-    if open_flags & OpenFlags.DIRECTORY:
+    if open_flags & _DIRECTORY:
         kind = DescriptorType.DIRECTORY
     elif old is not None and not (
-        old.type is DescriptorType.SYMBOLIC_LINK and path_flags & PathFlags.SYMLINK_FOLLOW
+        old.type is DescriptorType.SYMBOLIC_LINK and path_flags & _FOLLOW
     ):
         kind = old.type
-    elif open_flags & OpenFlags.CREATE:
+    elif open_flags & _CREATE:
         kind = DescriptorType.REGULAR_FILE
     else:
         kind = DescriptorType.UNKNOWN
-    node = old._replace(type=kind) if old is not None else Node(kind)
-    if open_flags & OpenFlags.TRUNCATE or (
-        old is None and open_flags & OpenFlags.CREATE and open_flags & OpenFlags.EXCLUSIVE
-    ):
+    node = Node(kind) if old is None else old if old.type is kind else old._replace(type=kind)
+    if open_flags & _TRUNCATE or (old is None and open_flags & _CREATE and open_flags & _EXCLUSIVE):
         node = node._replace(size=0, size_exact=True)
-    state._put(target, node)
+    if node != old:
+        state._put(target, node)
     state.descriptors[e.result] = OpenDescriptor(target, e.seq, flags)
 
 
@@ -225,14 +240,17 @@ def _grow(state: FsState, fd: int, end: int, exact: bool) -> None:
     found = state._node_of_fd(fd)
     if found is None:
         return
-    path, node = found
+    path, old = found
+    node = old
     if exact:
-        node = node._replace(size=end, size_exact=True)
+        if node.size != end or not node.size_exact:
+            node = node._replace(size=end, size_exact=True)
     elif node.size is None or node.size < end:
         node = node._replace(size=end)
     if node.type is DescriptorType.UNKNOWN:
         node = node._replace(type=DescriptorType.REGULAR_FILE)
-    state.nodes[path] = node
+    if node is not old:
+        state.nodes[path] = node
 
 
 def _read(state: FsState, e: Event) -> None:
@@ -286,11 +304,7 @@ def _stat_at(state: FsState, e: Event) -> None:
         state._remove(target)
     elif e.error is None:
         old = state.nodes.get(target)
-        if (
-            old is not None
-            and old.type is DescriptorType.SYMBOLIC_LINK
-            and path_flags & PathFlags.SYMLINK_FOLLOW
-        ):
+        if old is not None and old.type is DescriptorType.SYMBOLIC_LINK and path_flags & _FOLLOW:
             return  # the stat describes where the link points, not the link
         state._set_stat(target, e.result)
 
@@ -455,8 +469,11 @@ class FsTimeline:
         self._lock = threading.Lock()
         self.replayed = 0  # events applied in total, for tests and the benchmark
 
-    def state_at(self, seq: int) -> FsState:
-        """The filesystem once event `seq` has been made (so -1 gives the initial state)."""
+    def state_at(self, seq: int, progress: Callable[[int, int], None] | None = None) -> FsState:
+        """The filesystem once event `seq` has been made (so -1 gives the initial state).
+
+        `progress(done, to_do)` is called every `PROGRESS_EVERY` events replayed.
+        """
         with self._lock:
             target = max(0, min(seq + 1, len(self.source)))
             base = max(k for k in self.checkpoints if k <= target)
@@ -465,12 +482,16 @@ class FsTimeline:
                 state = last
             else:
                 state = self.checkpoints[base].copy()
-            if state.applied < target:
-                for event in self.source.events(state.applied, target):
+            start = state.applied
+            if start < target:
+                for event in self.source.events(start, target):
                     state.apply(event)
                     self.replayed += 1
-                    if state.applied % self.every == 0 and state.applied not in self.checkpoints:
+                    done = state.applied
+                    if done % self.every == 0 and done not in self.checkpoints:
                         self._keep(state)
+                    if progress is not None and (done - start) % PROGRESS_EVERY == 0:
+                        progress(done - start, target - start)
             self._last = state
             return state.copy()
 
