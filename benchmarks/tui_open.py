@@ -31,10 +31,17 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tracer.backend import DescriptorFlags, OpenFlags  # noqa: E402 -- after the path is set
+from tracer.backend import DescriptorFlags  # noqa: E402 -- after the path is set
 from tracer.errors import ErrorCode  # noqa: E402
 from tracer.operations import BY_NAME  # noqa: E402
-from tracer.trace import GuestInfo, Preopen, TraceHeader, TraceWriter, open_trace  # noqa: E402
+from tracer.trace import (  # noqa: E402
+    GuestInfo,
+    Preopen,
+    TraceError,
+    TraceHeader,
+    TraceWriter,
+    open_trace,
+)
 
 SIZE = (80, 24)
 HEADER = TraceHeader(
@@ -79,16 +86,15 @@ def ensure_trace(path: Path, events: int) -> None:
             with open_trace(path) as trace:
                 if len(trace) == events and trace.footer is not None:
                     return
-        except Exception:  # noqa: BLE001 -- any problem: write it again
-            pass
+        except TraceError:
+            pass  # not a good trace: write it again
     print(f"writing a trace of {events:,} events to {path} (once) ...", flush=True)
     started = time.perf_counter()
     subprocess.run(
         [sys.executable, __file__, "--write", str(path), "--events", str(events)], check=True
     )
     print(
-        f"  written in {time.perf_counter() - started:.1f} s, "
-        f"{path.stat().st_size / 1e6:.1f} MB",
+        f"  written in {time.perf_counter() - started:.1f} s, {path.stat().st_size / 1e6:.1f} MB",
         flush=True,
     )
 

@@ -18,9 +18,9 @@ from tracer.errors import ErrorCode
 from tracer.operations import BY_NAME
 from tracer.render import parse_filter
 from tracer.sandbox import Mount
-from tracer.trace import GuestInfo, Preopen, TraceHeader, TraceWriter, open_trace
+from tracer.trace import GuestInfo, Preopen, TraceError, TraceHeader, TraceWriter, open_trace
 from tui import session as tui_session
-from tui.app import WasitraceApp
+from tui.app import WasitraceApp, run_tui
 from tui.calllist import CallList
 from tui.session import LiveRun, live_session, replay_session
 
@@ -320,6 +320,63 @@ async def test_a_large_trace_opens_on_the_first_rows_without_reading_the_rest(
         assert selected(app) == len(trace) - 1
         # Only the chunks on screen were decoded (the reader's cache holds what it read).
         assert len(trace._cache) <= 3
+
+
+# -- damaged traces ---------------------------------------------------------------------------
+@in_loop
+async def test_a_trace_cut_short_shows_what_it_holds_and_says_it_ended_early(
+    sample: Path, tmp_path: Path
+) -> None:
+    cut = tmp_path / "cut.wtrace"
+    data = sample.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    app = make_app(cut)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("end")
+        await pilot.pause()
+        assert 0 < selected(app) < len(all_events(sample)) - 1
+        assert "ended early" in text_of(app, "#status")
+        await pilot.press("3")
+        assert "the recording was interrupted" in text_of(app, "#info-text")
+
+
+@in_loop
+async def test_a_damaged_chunk_is_shown_as_unreadable_rows_and_stops_a_filter(
+    sample: Path, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.wtrace"
+    data = bytearray(sample.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # inside a chunk in the middle: its checksum fails
+    bad.write_bytes(bytes(data))
+    app = make_app(bad)
+    async with app.run_test(size=SIZE) as pilot:
+        await answer(pilot, "g", "500")
+        await pilot.pause(0.1)
+        assert app.selected is None
+        assert "This call cannot be read" in text_of(app, "#detail-text")
+        calls = app.query_one(CallList)
+        assert "unreadable" in calls.render_line(1).text
+        await answer(pilot, "f", "error")
+        await settle(app, pilot)
+        assert "stopped at a damaged part" in text_of(app, "#status")
+        assert calls.row_count > 0  # the matches before the damage are kept
+
+
+def test_run_tui_opens_the_trace_and_closes_it_after(
+    sample: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[WasitraceApp] = []
+
+    def fake_run(self: WasitraceApp) -> int:
+        seen.append(self)
+        return 0
+
+    monkeypatch.setattr(WasitraceApp, "run", fake_run)
+    assert run_tui(sample) == 0
+    (app,) = seen
+    assert app.trace_name == "sample.wtrace" and len(app.source) == len(all_events(sample))
+    with pytest.raises(TraceError, match="is not a wasitrace trace"):
+        run_tui(REPO / "pyproject.toml")
 
 
 # -- stepping ---------------------------------------------------------------------------------

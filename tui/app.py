@@ -15,6 +15,7 @@ pauses before each call: space makes one call, `c` runs to the next call matchin
 
 from __future__ import annotations
 
+import textwrap
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -136,6 +137,7 @@ class WasitraceApp(App[int]):
         self._stats_for = -1
         self._output_for = -1
         self._keep_seq = 0  # the call to return to once a new filter's scan is done
+        self._problem: str | None = None  # why the selected row cannot be read, if it cannot
 
     # -- making one --------------------------------------------------------------------------
     @classmethod
@@ -210,7 +212,9 @@ class WasitraceApp(App[int]):
         if self.filter is not None:
             matched = len(self.filter.matches)
             scan = f"filter {self.filter.expression!r}: {matched}"
-            if not self.filter.done(self.source) and total:
+            if self.filter.problem is not None:
+                scan += f" (stopped at a damaged part, #{self.filter.scanned})"
+            elif not self.filter.done(self.source) and total:
                 scan += f" ({100 * self.filter.scanned // total}%)"
             parts.append(scan)
         if self.selected is not None:
@@ -224,6 +228,7 @@ class WasitraceApp(App[int]):
     @on(CallList.Highlighted)
     def _highlighted(self, message: CallList.Highlighted) -> None:
         self.selected = message.event
+        self._problem = message.problem
         self._update_status()
         # Held keys move the cursor faster than a large hexdump renders: draw once it rests.
         if self._detail_timer is not None:
@@ -234,8 +239,16 @@ class WasitraceApp(App[int]):
 
     def _show_detail(self) -> None:
         text: Text | str
-        if self.selected is None:
-            text = "No call selected." if len(self.source) else self._empty_text()
+        if self._problem is not None:
+            # The pane does not wrap (see detail_text), so the sentence is wrapped here.
+            wrapped = textwrap.fill(self._problem, 76)
+            text = Text(f"This call cannot be read.\n{wrapped}", style="red")
+        elif self.selected is None:
+            text = (
+                "No call selected."
+                if len(self.source) and self.call_list.row_count
+                else (self._empty_text())
+            )
         else:
             text = detail_text(self.selected)
         self.query_one("#detail-text", Static).update(text)
@@ -541,6 +554,7 @@ class WasitraceApp(App[int]):
         try:
             finished = scan.run(reader, cancelled=lambda: worker.is_cancelled, progress=progress)
         except TraceError as exc:
+            scan.problem = str(exc)
             self.call_from_thread(self.notify, str(exc), severity="error")
             finished = True
         finally:
@@ -611,9 +625,10 @@ class WasitraceApp(App[int]):
         if seq >= len(self.source):
             self.notify(f"The last call is #{len(self.source) - 1}.", timeout=3)
         calls.go_to_seq(seq)
-        event = calls.event_at(calls.cursor)
-        if event is not None and event.seq != seq and self.filter is not None:
-            self.notify(f"#{seq} is filtered out; showing #{event.seq}.", timeout=3)
+        if calls.row_count and self.filter is not None:
+            shown = calls.seq_at(calls.cursor)
+            if shown != seq:
+                self.notify(f"#{seq} is filtered out; showing #{shown}.", timeout=3)
 
     # -- stepping ------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -56,12 +56,14 @@ class CallList(ScrollView, can_focus=True):
     cursor: reactive[int] = reactive(0, always_update=True)
 
     class Highlighted(Message):
-        """The cursor moved to `row`, which shows `event` (None when there are no rows)."""
+        """The cursor moved to `row`, which shows `event`: None when there are no rows, or when
+        the row cannot be read (then `problem` says why)."""
 
-        def __init__(self, row: int, event: Event | None) -> None:
+        def __init__(self, row: int, event: Event | None, problem: str | None = None) -> None:
             super().__init__()
             self.row = row
             self.event = event
+            self.problem = problem
 
     def __init__(self, source: EventSource, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -134,7 +136,12 @@ class CallList(ScrollView, can_focus=True):
     def watch_cursor(self, row: int) -> None:
         self._reveal(row)
         self.refresh()
-        self.post_message(self.Highlighted(row, self._safe_event(row)))
+        try:
+            event = self.event_at(row)
+        except TraceError as exc:
+            self.post_message(self.Highlighted(row, None, str(exc)))
+        else:
+            self.post_message(self.Highlighted(row, event))
 
     def _reveal(self, row: int) -> None:
         """Scroll as little as needed to have `row` on screen."""
@@ -147,12 +154,6 @@ class CallList(ScrollView, can_focus=True):
 
     def _page(self) -> int:
         return max(1, self.scrollable_content_region.height - 1)
-
-    def _safe_event(self, row: int) -> Event | None:
-        try:
-            return self.event_at(row)
-        except TraceError:
-            return None
 
     def action_move(self, delta: int) -> None:
         self.cursor += delta
@@ -202,9 +203,13 @@ class CallList(ScrollView, can_focus=True):
             return Strip.blank(width, base)
         try:
             event = self.event_at(row)
-        except TraceError as exc:
-            text = f"event unreadable: {exc}"
-            return Strip([Segment(set_cell_size(text, width), base + Style(color="red"))], width)
+        except TraceError:
+            # The detail pane says what is wrong with it; the row says that something is.
+            style = base + self.get_component_rich_style("call-list--error")
+            if row == self.cursor:
+                style += self.get_component_rich_style("call-list--cursor")
+            cells = (str(self.seq_at(row)), "(unreadable: the trace is damaged here)", "", "")
+            return self._strip(cells, width, style, style, style)
         if event is None:
             return Strip.blank(width, base)
         style = base

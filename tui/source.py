@@ -73,6 +73,7 @@ class FilterScan:
         self.predicate = parse_filter(expression)  # FilterError for a bad expression
         self.matches = array("q")  # sorted event numbers; grows while scanning
         self.scanned = 0  # events looked at so far
+        self.problem: str | None = None  # why the scan stopped short (a damaged trace)
         self._lock = threading.Lock()
 
     def run(
