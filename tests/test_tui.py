@@ -17,6 +17,7 @@ from tracer.backends.memory import MemoryBackend
 from tracer.errors import ErrorCode
 from tracer.operations import BY_NAME
 from tracer.render import parse_filter
+from tracer.runner import GuestError
 from tracer.sandbox import Mount
 from tracer.trace import GuestInfo, Preopen, TraceError, TraceHeader, TraceWriter, open_trace
 from tui import session as tui_session
@@ -430,6 +431,41 @@ async def test_abort_stops_the_guest_and_the_trace_says_so(tmp_path: Path) -> No
 
 
 @in_loop
+async def test_quitting_while_paused_stops_the_guest_and_closes_the_trace(tmp_path: Path) -> None:
+    trace_path = tmp_path / "quit.wtrace"
+    app = WasitraceApp.for_session(live_session(catalog_run(trace_path)))
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.step_state == "paused")
+        await pilot.press("q")
+    assert app.return_value == tui_session.EXIT_INTERRUPTED
+    session = app.session
+    assert session is not None
+    for _ in range(100):  # the guest's thread finishes on its own once told to stop
+        if session.end is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert session.end is not None and session.end.aborted
+    with open_trace(trace_path) as trace:
+        assert len(trace) == 0 and trace.footer is not None
+
+
+def test_a_replay_needs_its_guest(tmp_path: Path) -> None:
+    broken = tmp_path / "gone.wtrace"
+    gone = TraceHeader(
+        guest=GuestInfo("gone.wasm", 1, "00" * 32, "preview1", str(tmp_path / "gone.wasm")),
+        argv=(),
+        env=(),
+        preopens=(),
+        wasmtime_version="50.0.1",
+        wasitrace_version="0.1.0",
+        recorded_at="2024-05-01T12:00:00+00:00",
+    )
+    TraceWriter(broken, gone).close(0)
+    with pytest.raises(GuestError, match="give its path with --guest"):
+        replay_session(broken)
+
+
+@in_loop
 async def test_a_replay_is_stepped_against_its_trace(tmp_path: Path) -> None:
     recorded = tmp_path / "catalog.wtrace"
     app = WasitraceApp.for_session(live_session(catalog_run(recorded)))
@@ -466,6 +502,8 @@ async def test_a_replay_that_departs_from_its_trace_ends_with_the_divergence(
         await until(pilot, lambda: app.step_state == "ended")
         assert app.exit_code == tui_session.EXIT_DIVERGED
         assert "departed from the trace" in text_of(app, "#stepbar")
+        report = text_of(app, "#info-text")
+        assert "preopens" in report and "arguments" in report  # made, and recorded
 
 
 def test_the_exit_statuses_are_the_command_lines() -> None:

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import textwrap
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -141,14 +142,18 @@ class WasitraceApp(App[int]):
 
     # -- making one --------------------------------------------------------------------------
     @classmethod
-    def for_trace(cls, trace: Trace) -> WasitraceApp:
-        return cls(
+    def for_trace(cls, trace: Trace, *, close_after: bool = False) -> WasitraceApp:
+        """The app over `trace`; `close_after` closes the trace when the app ends."""
+        app = cls(
             trace,
             name=trace.path.name,
             header=trace.header,
             footer=trace.footer,
             damage=trace.damage,
         )
+        if close_after:
+            app._closers.append(trace.close)
+        return app
 
     @staticmethod
     def for_session(session: Session) -> WasitraceApp:
@@ -165,16 +170,16 @@ class WasitraceApp(App[int]):
             with Vertical(id="calls"):
                 yield CallList(self.source, id="call-list")
                 with VerticalScroll(id="detail"):
-                    yield Static(id="detail-text")
+                    yield Static(id="detail-text", markup=False)
             with VerticalScroll(id="stats"):
                 yield Static("Counting…", id="stats-text", markup=False)
             with VerticalScroll(id="info"):
-                yield Static(id="info-text")
+                yield Static(id="info-text", markup=False)
             with Vertical(id="tree"):
                 yield Static(id="tree-title", markup=False)
                 yield Tree[str]("filesystem", id="fs-tree")
             with VerticalScroll(id="output"):
-                yield Static(id="output-text")
+                yield Static(id="output-text", markup=False)
         yield Static(id="stepbar", markup=False)
         yield Input(id="prompt")
         yield Footer()
@@ -244,11 +249,7 @@ class WasitraceApp(App[int]):
             wrapped = textwrap.fill(self._problem, 76)
             text = Text(f"This call cannot be read.\n{wrapped}", style="red")
         elif self.selected is None:
-            text = (
-                "No call selected."
-                if len(self.source) and self.call_list.row_count
-                else (self._empty_text())
-            )
+            text = "No call selected." if self.call_list.row_count else self._empty_text()
         else:
             text = detail_text(self.selected)
         self.query_one("#detail-text", Static).update(text)
@@ -318,6 +319,8 @@ class WasitraceApp(App[int]):
                 out.append(f"\nrecording  {where}\n")
             end = self.session.end
             out.append(f"state      {end.describe() if end else self.step_state}\n")
+            if end is not None and end.divergence is not None:
+                out.append("\n" + end.divergence + "\n", style="red")
         return out
 
     # statistics: counted in a worker over the whole source, again only if it grew
@@ -333,7 +336,6 @@ class WasitraceApp(App[int]):
             total = len(reader)
             events = _progress(
                 reader,
-                total,
                 lambda done: self.call_from_thread(
                     self.query_one("#stats-text", Static).update,
                     f"Counting… {100 * done // max(total, 1)}%",
@@ -363,7 +365,7 @@ class WasitraceApp(App[int]):
     def _collect_output(self) -> None:
         worker = get_current_worker()
         reader, close = reader_for(self.source)
-        pieces: list[tuple[bytes, bool]] = []
+        pieces: deque[tuple[bytes, bool]] = deque()
         size = 0
         try:
             total = len(reader)
@@ -374,7 +376,7 @@ class WasitraceApp(App[int]):
                     pieces.append((event.args[0], event.op.name == "write_stderr"))
                     size += len(event.args[0])
                     while size > OUTPUT_LIMIT and len(pieces) > 1:
-                        size -= len(pieces.pop(0)[0])
+                        size -= len(pieces.popleft()[0])
         except TraceError:
             total = -1
         finally:
@@ -669,7 +671,9 @@ class WasitraceApp(App[int]):
     def _run_guest(self) -> None:
         assert self.session is not None
         end = self.session.run()
-        self.call_from_thread(self._guest_ended, end)
+        if self.is_running:
+            # Not after quitting, which stops the guest and needs no news of it.
+            self.call_from_thread(self._guest_ended, end)
 
     def _guest_ended(self, end: SessionEnd) -> None:
         self.exit_code = end.exit_code
@@ -678,7 +682,13 @@ class WasitraceApp(App[int]):
         self._follow()
         self.query_one("#info-text", Static).update(self._info_text())
         if end.divergence is not None:
-            self.notify(end.divergence, title="Divergence", severity="error", timeout=30)
+            first = end.divergence.splitlines()[0]
+            self.notify(
+                f"{first} The whole report is in the header view (3).",
+                title="The replay departed from the trace",
+                severity="error",
+                timeout=30,
+            )
         elif end.failure is not None or end.cannot_run is not None:
             self.notify(end.describe(), severity="error", timeout=30)
 
@@ -748,19 +758,18 @@ class SteppingApp(WasitraceApp):
 
 def _progress(
     source: EventSource,
-    total: int,
     report: Callable[[int], None],
     cancelled: Callable[[], bool],
     block: int = 65536,
-) -> list[Event]:
-    """All events of `source`, read a block at a time, reporting how far it got."""
-    out: list[Event] = []
+) -> Iterator[Event]:
+    """Every event of `source`, a block at a time, reporting how many were read after each
+    block; stops early when `cancelled()`."""
+    total = len(source)
     for start in range(0, total, block):
         if cancelled():
-            break
-        out.extend(source.events(start, start + block))
+            return
+        yield from source.events(start, start + block)
         report(min(start + block, total))
-    return out
 
 
 def _name_first(lines: list[str]) -> list[str]:
@@ -819,8 +828,6 @@ def run_tui(
     elif replay:
         app = WasitraceApp.for_session(replay_session(trace_path, guest))
     else:
-        trace = open_trace(trace_path)
-        app = WasitraceApp.for_trace(trace)
-        app._closers.append(trace.close)
+        app = WasitraceApp.for_trace(open_trace(trace_path), close_after=True)
     status = app.run()
     return status if status is not None else app.exit_code

@@ -87,7 +87,7 @@ class SessionEnd:
         if self.cannot_run is not None:
             return self.cannot_run
         if self.divergence is not None:
-            return "the guest departed from the trace: " + self.divergence.splitlines()[0]
+            return self.divergence.splitlines()[0]  # "The guest departed from the trace at ..."
         if self.aborted:
             return "aborted: the guest was stopped"
         if self.trap is not None:
@@ -241,7 +241,11 @@ def replay_session(trace_path: Path, guest: Path | None = None) -> Session:
         recorded = trace.header.guest
         if guest is None:
             candidates = [Path(recorded.path), trace.path.parent / recorded.name]
-            guest = next((c for c in candidates if c.is_file()), candidates[0])
+            guest = next((c for c in candidates if c.is_file()), None)
+            if guest is None:
+                raise GuestError(
+                    f"The recorded guest {recorded.path} is not there; give its path with --guest."
+                )
         engine = make_engine()
         module = load_module(engine, guest)
     except BaseException:
