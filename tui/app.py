@@ -137,7 +137,7 @@ class WasitraceApp(App[int]):
         self._scanning = False
         self._stats_for = -1
         self._output_for = -1
-        self._keep_seq = 0  # the call to return to once a new filter's scan is done
+        self._keep_seq: int | None = None  # the call to return to once a new filter is scanned
         self._problem: str | None = None  # why the selected row cannot be read, if it cannot
 
     # -- making one --------------------------------------------------------------------------
@@ -569,11 +569,13 @@ class WasitraceApp(App[int]):
         if scan is not self.filter:
             return
         calls = self.call_list
+        at_end = calls.cursor >= calls.row_count - 1
         calls.sync()
-        if finished and self.session is None:
+        if finished and self._keep_seq is not None:
             calls.go_to_seq(self._keep_seq)
-        elif finished and self.session is not None:
-            calls.cursor = calls.row_count - 1
+            self._keep_seq = None
+        elif at_end and self.session is not None:
+            calls.cursor = calls.row_count - 1  # a stepped run: follow its latest call
         self._update_status()
 
     def action_search(self, direction: int) -> None:

@@ -115,12 +115,12 @@ class CallList(ScrollView, can_focus=True):
     def sync(self) -> None:
         """Take in rows that appeared since (a growing log, or a filter scan going on)."""
         count = len(self.source) if self.matches is None else len(self.matches)
-        grew = count != self._count
+        was_empty = self._count == 0
         self._count = count
         self.virtual_size = Size(self.scrollable_content_region.width, count + 1)
         if self.cursor >= count and count:
             self.cursor = count - 1
-        elif grew and count and self.cursor == 0:
+        elif was_empty and count:
             self.cursor = 0  # announce the first row once there is one
         self._reveal(self.cursor)
         self.refresh()
