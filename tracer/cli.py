@@ -490,6 +490,77 @@ def cmd_diff(ns: argparse.Namespace) -> int:
     return 0 if len(lines) == 1 else 1
 
 
+# -- tui ---------------------------------------------------------------------------------------
+def add_tui_options(parser: argparse.ArgumentParser) -> None:
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--replay", action="store_true", help="step a replay of TRACE")
+    mode.add_argument(
+        "--live", action="store_true", help="step a live run of GUEST.wasm while it records"
+    )
+    parser.add_argument(
+        "--guest",
+        dest="replay_guest",
+        metavar="GUEST.wasm",
+        help="with --replay: the guest to run (default: the path in the trace)",
+    )
+    parser.add_argument(
+        "--allow-different-guest",
+        action="store_true",
+        help="with --replay: run a guest whose sha256 differs from the recorded one",
+    )
+    parser.add_argument(
+        "-o", "--output", metavar="TRACE", help="with --live: where to write the trace"
+    )
+    add_run_options(parser)
+
+
+def cmd_tui(ns: argparse.Namespace) -> int:
+    from tracer.trace import TraceError
+    from tui.app import run_tui
+    from tui.session import LiveRun
+
+    # The screen is the TUI's: wasitrace's own log lines would scribble over it.
+    logs.configure()
+    try:
+        if ns.live:
+            from tracer.trace import default_trace_path
+
+            sandbox = build_sandbox(ns)
+            path = Path(ns.output) if ns.output else default_trace_path(ns.guest)
+            status = run_tui(
+                live=LiveRun(
+                    Path(ns.guest),
+                    sandbox.arguments(),
+                    sandbox.environment(),
+                    sandbox.mounts,
+                    trace_path=path,
+                    options=run_options(ns),
+                    stdin=Path(ns.stdin) if ns.stdin else None,
+                )
+            )
+            print(f"wasitrace: trace written to {path}", file=sys.stderr)
+            return status
+        if ns.args:
+            raise UserError(f"tui takes one trace; unexpected: {' '.join(ns.args)}", EXIT_USAGE)
+        trace_path = Path(ns.guest)
+        if not ns.replay:
+            return run_tui(trace_path)
+        from replay.api import WasitraceError, find_guest
+
+        with open_trace_or_fail(str(trace_path)) as trace:
+            try:
+                guest = find_guest(
+                    trace,
+                    Path(ns.replay_guest) if ns.replay_guest else None,
+                    ns.allow_different_guest,
+                )
+            except WasitraceError as exc:
+                raise UserError(str(exc)) from None
+        return run_tui(trace_path, replay=True, guest=guest)
+    except TraceError as exc:
+        raise UserError(str(exc)) from None
+
+
 # -- registry ------------------------------------------------------------------------------------
 Handler = Callable[[argparse.Namespace], int]
 COMMANDS: list[tuple[str, Handler, str]] = [
@@ -500,6 +571,7 @@ COMMANDS: list[tuple[str, Handler, str]] = [
     ("stats", cmd_stats, "per operation: calls, errors, time, bytes (like strace -c)"),
     ("export", cmd_export, "export a trace for other tools (JSON Lines)"),
     ("diff", cmd_diff, "compare two traces call by call, like diff -u over show"),
+    ("tui", cmd_tui, "walk through a trace, or step a replay or a live run, in a terminal UI"),
 ]
 REGISTER: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "run": add_run_options,
@@ -509,6 +581,7 @@ REGISTER: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "stats": add_stats_options,
     "export": add_export_options,
     "diff": add_diff_options,
+    "tui": add_tui_options,
 }
 
 
