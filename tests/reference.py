@@ -193,11 +193,14 @@ def run_reference(args: Sequence[str], *, timeout: float = 60.0) -> Outcome:
     return Outcome(result.stdout, result.stderr, result.returncode)
 
 
-def run_wasitrace(args: Sequence[str], *, timeout: float = 60.0) -> Outcome:
-    """Runs `python -m tracer.cli run ARGS` and returns what it printed and its exit status."""
+def run_wasitrace(
+    args: Sequence[str], *, timeout: float = 60.0, command: str = "run", cwd: Path | None = None
+) -> Outcome:
+    """Runs `python -m tracer.cli COMMAND ARGS` and returns what it printed and its exit status."""
     result = subprocess.run(
-        [sys.executable, "-m", "tracer.cli", "run", *args],
-        cwd=REPO_ROOT,
+        [sys.executable, "-m", "tracer.cli", command, *args],
+        cwd=cwd or REPO_ROOT,
+        env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)),
         stdin=subprocess.DEVNULL,
         capture_output=True,
         timeout=timeout,

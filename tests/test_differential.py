@@ -28,6 +28,7 @@ import pytest
 
 from tests.guestbuild import GuestFactory
 from tests.reference import TRAP_STATUS, Outcome, Tree, run_reference, run_wasitrace, snapshot
+from tracer.trace import open_trace
 
 TIMEOUT = 120.0
 WORLD_DIRS = ("tree", "other", "ro")
@@ -459,6 +460,8 @@ def cli_args(
 class Run:
     outcome: Outcome
     tree: Tree  # what the world looked like afterwards
+    replayed: Outcome | None = None  # RECORD: the replay of the trace, without the world
+    trace: Path | None = None  # RECORD: the trace
 
 
 class Mode(StrEnum):
@@ -466,6 +469,7 @@ class Mode(StrEnum):
     REFERENCE_AGAIN = "reference-again"
     DIR = "wasitrace-dir"
     MEM = "wasitrace-mem"
+    RECORD = "wasitrace-record"
 
 
 # Which runs each parametrized test needs, so they can be started before the test is reached.
@@ -473,6 +477,7 @@ MODES_BY_TEST: dict[str, tuple[Mode, ...]] = {
     "test_reference_run_is_sane_and_deterministic": (Mode.REFERENCE, Mode.REFERENCE_AGAIN),
     "test_wasitrace_dir_agrees_with_wasmtime": (Mode.REFERENCE, Mode.DIR),
     "test_wasitrace_mem_agrees_with_wasmtime": (Mode.REFERENCE, Mode.MEM),
+    "test_record_agrees_with_run_and_replay_reproduces_it": (Mode.DIR, Mode.RECORD),
 }
 
 
@@ -515,6 +520,16 @@ class Runs:
         args = cli_args(scenario, world, wasm, stdin, memory=memory)
         if mode in (Mode.REFERENCE, Mode.REFERENCE_AGAIN):
             outcome = run_reference(args, timeout=TIMEOUT)
+        elif mode is Mode.RECORD:
+            trace = place / "guest.wtrace"
+            outcome = run_wasitrace(["-o", str(trace), *args], timeout=TIMEOUT, command="record")
+            tree = snapshot(world)
+            # Replay with the world gone, from another directory: the trace alone must do.
+            shutil.rmtree(world)
+            elsewhere = place / "elsewhere"
+            elsewhere.mkdir()
+            replayed = run_wasitrace([str(trace)], timeout=TIMEOUT, command="replay", cwd=elsewhere)
+            return Run(outcome, tree, replayed, trace)
         else:
             outcome = run_wasitrace(args, timeout=TIMEOUT)
         return Run(outcome, snapshot(world))
@@ -692,3 +707,23 @@ def test_guests_together_import_every_preview1_function(guest: GuestFactory) -> 
         }
     assert imported >= PREVIEW1_FUNCTIONS, sorted(PREVIEW1_FUNCTIONS - imported)
     assert imported <= PREVIEW1_FUNCTIONS, sorted(imported - PREVIEW1_FUNCTIONS)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=ids)
+def test_record_agrees_with_run_and_replay_reproduces_it(scenario: Scenario, runs: Runs) -> None:
+    ran = runs.get(scenario, Mode.DIR)
+    recorded = runs.get(scenario, Mode.RECORD)
+    assert (recorded.outcome.stdout, recorded.outcome.stderr, recorded.outcome.status) == (
+        ran.outcome.stdout,
+        ran.outcome.stderr,
+        ran.outcome.status,
+    )
+    assert recorded.tree == ran.tree
+    assert recorded.trace is not None and recorded.replayed is not None
+    with open_trace(recorded.trace) as trace:
+        assert trace.damage is None and not trace.ended_early
+        assert sum(1 for _ in trace) == len(trace) > 0
+    replayed = recorded.replayed
+    assert replayed.status == recorded.outcome.status, replayed.stderr.decode(errors="replace")
+    assert replayed.stdout == recorded.outcome.stdout
+    assert replayed.stderr == recorded.outcome.stderr
