@@ -184,6 +184,17 @@ class FilesystemContract:
         fd = fs.open_at(fs.root(), NOFOLLOW, "f", CREATE, RW)
         assert fs.read(fd, 10, 0) == b"old"
 
+    def test_create_without_write_flag_makes_a_file_it_cannot_write(self, fs: Filesystem) -> None:
+        fd = fs.open_at(fs.root(), NOFOLLOW, "f", CREATE, READ)
+        assert kind(fs, "f") == DescriptorType.REGULAR_FILE
+        with fails_with(ErrorCode.BAD_DESCRIPTOR):
+            fs.write(fd, b"x", 0)
+
+    def test_truncate_without_write_flag_still_truncates(self, fs: Filesystem) -> None:
+        make_file(fs, "f", b"old contents")
+        fd = fs.open_at(fs.root(), NOFOLLOW, "f", TRUNCATE, READ)
+        assert fs.read(fd, 20, 0) == b""
+
     def test_truncate_empties_an_existing_file(self, fs: Filesystem) -> None:
         make_file(fs, "f", b"old contents")
         fd = fs.open_at(fs.root(), NOFOLLOW, "f", TRUNCATE, RW)
@@ -282,6 +293,14 @@ class FilesystemContract:
             fs.open_at(fs.root(), NOFOLLOW, "f/g", CREATE, WRITE)
         with fails_with(ErrorCode.NOT_DIRECTORY):
             fs.stat_at(fs.root(), NOFOLLOW, "f/g")
+
+    def test_path_that_is_not_utf8_is_illegal_byte_sequence(self, fs: Filesystem) -> None:
+        # A lone surrogate is how a non-UTF-8 byte reaches Python; WASI paths are UTF-8.
+        with fails_with(ErrorCode.ILLEGAL_BYTE_SEQUENCE):
+            fs.create_directory_at(fs.root(), "bad-\udcff")
+        with fails_with(ErrorCode.ILLEGAL_BYTE_SEQUENCE):
+            fs.symlink_at(fs.root(), "bad-\udcff", "link")
+        assert names(fs) == []
 
     def test_name_longer_than_255_bytes_is_name_too_long(self, fs: Filesystem) -> None:
         with fails_with(ErrorCode.NAME_TOO_LONG):
@@ -578,6 +597,23 @@ class FilesystemContract:
         with fails_with(ErrorCode.INVALID):
             fs.remove_directory_at(fs.root(), "d/.")
 
+    def test_final_dot_dot_names_the_parent_for_every_change(self, fs: Filesystem) -> None:
+        fs.create_directory_at(fs.root(), "a")
+        make_file(fs, "x")
+        with fails_with(ErrorCode.NOT_EMPTY):
+            fs.remove_directory_at(fs.root(), "a/..")
+        with fails_with(ErrorCode.IS_DIRECTORY):
+            fs.unlink_file_at(fs.root(), "a/..")
+        with fails_with(ErrorCode.EXIST):
+            fs.create_directory_at(fs.root(), "a/..")
+        with fails_with(ErrorCode.EXIST):
+            fs.symlink_at(fs.root(), "x", "a/..")
+        with fails_with(ErrorCode.BUSY):
+            fs.rename_at(fs.root(), "a/..", fs.root(), "b")
+        with fails_with(ErrorCode.BUSY):
+            fs.rename_at(fs.root(), "x", fs.root(), "a/.")
+        assert names(fs) == ["a", "x"]
+
     # -- unlink_file_at --------------------------------------------------------------------------
 
     def test_unlink_removes_a_file(self, fs: Filesystem) -> None:
@@ -680,6 +716,15 @@ class FilesystemContract:
         make_file(fs, "a/f")
         with fails_with(ErrorCode.NOT_EMPTY):
             fs.rename_at(fs.root(), "a/f", fs.root(), "a")
+
+    def test_rename_from_a_file_descriptor_is_not_directory(self, fs: Filesystem) -> None:
+        make_file(fs, "f")
+        file = fs.open_at(fs.root(), NOFOLLOW, "f", 0, READ)
+        with fails_with(ErrorCode.NOT_DIRECTORY):
+            fs.rename_at(file, "x", fs.root(), "y")
+        # The old path is resolved first, so its descriptor fails before the new path's escape.
+        with fails_with(ErrorCode.NOT_DIRECTORY):
+            fs.rename_at(file, "x", fs.root(), "../y")
 
     def test_rename_missing_is_no_entry(self, fs: Filesystem) -> None:
         with fails_with(ErrorCode.NO_ENTRY):

@@ -4,7 +4,9 @@
 symlinks) in Python objects. It follows Linux semantics wherever Linux defines an outcome --
 which error a call gives, and in what order the checks happen -- because the host-directory
 backend gets its answers from Linux and the two must be interchangeable; `tests/backend_contract.py`
-and `tests/test_backends_agree.py` hold them to that.
+and `tests/test_backends_agree.py` hold them to that. Where wasmtime deliberately refuses what
+Linux allows, both backends refuse it too: symlinks with absolute targets (`not-permitted`) and
+paths or names that are not UTF-8 (`illegal-byte-sequence`).
 
 Paths are resolved as `tracer.backend` describes, confined beneath the descriptor they are given
 with (the way `openat2(RESOLVE_BENEATH)` and wasmtime's capability handles confine them): a `..`
@@ -136,12 +138,23 @@ def _encoded(text: str) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
+def _check_utf8(text: str) -> str:
+    """`text`, if it is valid UTF-8 (WASI strings are); lone surrogates are not."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise WasiError(ErrorCode.ILLEGAL_BYTE_SEQUENCE, repr(text)) from None
+    return text
+
+
 def _split(path: str) -> tuple[list[str], bool]:
     """The non-empty components of a relative path, and whether it ends with '/'."""
     if not path:
         raise WasiError(ErrorCode.NO_ENTRY, "empty path")
     if "\0" in path:
         raise WasiError(ErrorCode.INVALID, "path contains a NUL byte")
+    _check_utf8(path)
     if len(path) >= PATH_MAX // 4 and len(_encoded(path)) >= PATH_MAX:
         raise WasiError(ErrorCode.NAME_TOO_LONG, "path is too long")
     if path[0] == "/":
@@ -497,8 +510,8 @@ class MemoryBackend:
         node = descriptor.node
         if node.__class__ is not _File:
             raise WasiError(ErrorCode.IS_DIRECTORY, f"descriptor {fd} is a directory")
-        if offset < 0 or length < 0:
-            raise WasiError(ErrorCode.INVALID, "negative offset or length")
+        if offset < 0 or not 0 <= length <= MAX_FILE_SIZE:
+            raise WasiError(ErrorCode.INVALID, "offset or length out of range")
         assert isinstance(node, _File)
         if length:
             node.atime = _now()
@@ -526,9 +539,12 @@ class MemoryBackend:
     def _write(node: _File, data: bytes, offset: int) -> int:
         if not data:
             return 0
+        if offset > MAX_FILE_SIZE:
+            raise WasiError(ErrorCode.FILE_TOO_LARGE, "offset past the largest file size")
         end = offset + len(data)
         if end > MAX_FILE_SIZE:
-            raise WasiError(ErrorCode.FILE_TOO_LARGE, "write would pass the largest file size")
+            # Linux's answer when offset + length overflows its file offset type.
+            raise WasiError(ErrorCode.INVALID, "write would end past the largest file size")
         contents = node.data
         gap = offset - len(contents)
         try:
@@ -620,8 +636,9 @@ class MemoryBackend:
         if not isinstance(node, _Directory):
             raise WasiError(ErrorCode.NOT_DIRECTORY, f"descriptor {fd} is not a directory")
         node.atime = _now()
+        # Names copied from a host may not be UTF-8; like the host backend, refuse to list them.
         return [
-            DirectoryEntry(child.kind, name, child.inode)
+            DirectoryEntry(child.kind, _check_utf8(name), child.inode)
             for name, child in sorted(node.entries.items())
         ]
 
@@ -734,6 +751,7 @@ class MemoryBackend:
             raise WasiError(ErrorCode.NOT_PERMITTED, f"absolute symlink target {old_path!r}")
         if "\0" in old_path:
             raise WasiError(ErrorCode.INVALID, "symlink target contains a NUL byte")
+        _check_utf8(old_path)
         if not old_path:
             raise WasiError(ErrorCode.NO_ENTRY, "empty symlink target")
         if len(_encoded(old_path)) >= PATH_MAX:
@@ -749,7 +767,7 @@ class MemoryBackend:
         if not isinstance(node, _Symlink):
             raise WasiError(ErrorCode.INVALID, f"{path!r} is not a symlink")
         node.atime = _now()
-        return node.target
+        return _check_utf8(node.target)
 
     def link_at(
         self, fd: int, old_path_flags: int, old_path: str, new_fd: int, new_path: str
@@ -775,8 +793,8 @@ class MemoryBackend:
 
     def advise(self, fd: int, offset: int, length: int, advice: Advice) -> None:
         self._node(fd)
-        if offset < 0 or length < 0:
-            raise WasiError(ErrorCode.INVALID, "negative offset or length")
+        if not (0 <= offset <= MAX_FILE_SIZE and 0 <= length <= MAX_FILE_SIZE):
+            raise WasiError(ErrorCode.INVALID, "offset or length out of range")
 
 
 def _check_name(name: str) -> None:
