@@ -47,6 +47,14 @@ PATH_MAX = 4096
 MAX_FILE_SIZE = 2**63 - 1
 
 _DOTS = (".", "..")
+# Flag bits as plain ints: IntFlag's own `&` costs more than the rest of a `read`.
+_READ = DescriptorFlags.READ.value
+_WRITE = DescriptorFlags.WRITE.value
+_FOLLOW = PathFlags.SYMLINK_FOLLOW.value
+_CREATE = OpenFlags.CREATE.value
+_DIRECTORY = OpenFlags.DIRECTORY.value
+_EXCLUSIVE = OpenFlags.EXCLUSIVE.value
+_TRUNCATE = OpenFlags.TRUNCATE.value
 
 # What `MemoryBackend.snapshot` maps a path to: contents, None for a directory, or a link's target.
 SnapshotEntry: TypeAlias = bytes | tuple[str, str] | None
@@ -108,13 +116,16 @@ class _Symlink(_Node):
 
 
 class _Descriptor:
-    __slots__ = ("flags", "node", "readable", "writable")
+    # `file` is the node again when it is a regular file (None for a directory), so the data
+    # path needs no type test; only files are ever `writable`.
+    __slots__ = ("file", "flags", "node", "readable", "writable")
 
     def __init__(self, node: _Node, flags: int) -> None:
         self.node = node
+        self.file = node if isinstance(node, _File) else None
         self.flags = flags
-        self.readable = bool(flags & DescriptorFlags.READ)
-        self.writable = bool(flags & DescriptorFlags.WRITE)
+        self.readable = bool(flags & _READ)
+        self.writable = self.file is not None and bool(flags & _WRITE)
 
 
 class _Walk:
@@ -401,10 +412,16 @@ class MemoryBackend:
             return node
 
     def _lookup(self, fd: int, path_flags: int, path: str) -> _Node:
+        start = self._directory(fd)
+        # One plain name that exists and needs no following is the common case: one dict lookup.
+        if "/" not in path and "\0" not in path and path.isascii():
+            node = start.entries.get(path)
+            if node is not None and (node.__class__ is not _Symlink or not path_flags & _FOLLOW):
+                return node
         walk = _Walk()
-        stack, last, trailing = self._parent(self._directory(fd), path, walk)
+        stack, last, trailing = self._parent(start, path, walk)
         # A trailing '/' asks for a directory, so a final symlink is followed regardless.
-        follow = trailing or bool(path_flags & PathFlags.SYMLINK_FOLLOW)
+        follow = trailing or bool(path_flags & _FOLLOW)
         return self._final(stack, last, follow, trailing, walk)
 
     def _creatable(
@@ -429,32 +446,32 @@ class MemoryBackend:
 
     def open_at(self, fd: int, path_flags: int, path: str, open_flags: int, flags: int) -> int:
         # Linux rejects this combination before it looks at the descriptor or the path.
-        create = bool(open_flags & OpenFlags.CREATE)
-        if create and open_flags & OpenFlags.DIRECTORY:
+        create = bool(open_flags & _CREATE)
+        if create and open_flags & _DIRECTORY:
             raise WasiError(ErrorCode.INVALID, "cannot create a directory with open_at")
         start = self._directory(fd)
         walk = _Walk()
-        follow = bool(path_flags & PathFlags.SYMLINK_FOLLOW)
+        follow = bool(path_flags & _FOLLOW)
         stack, last, trailing = self._parent(start, path, walk)
         created = False
         if create:
             node, created = self._open_creating(
-                stack, last, trailing, follow, bool(open_flags & OpenFlags.EXCLUSIVE), walk
+                stack, last, trailing, follow, bool(open_flags & _EXCLUSIVE), walk
             )
             if not created and node.__class__ is _Directory:
                 raise WasiError(ErrorCode.IS_DIRECTORY, f"{path!r} is a directory")
         else:
             node = self._final(stack, last, follow or trailing, trailing, walk)
         kind = node.__class__
-        if open_flags & OpenFlags.DIRECTORY and kind is not _Directory:
+        if open_flags & _DIRECTORY and kind is not _Directory:
             raise WasiError(ErrorCode.NOT_DIRECTORY, f"{path!r} is not a directory")
         if kind is _Symlink:
             raise WasiError(ErrorCode.LOOP, f"{path!r} is a symlink and is not followed")
         if kind is _Directory:
             # O_TRUNC asks for write access too, which no directory grants.
-            if flags & DescriptorFlags.WRITE or open_flags & OpenFlags.TRUNCATE:
+            if flags & _WRITE or open_flags & _TRUNCATE:
                 raise WasiError(ErrorCode.IS_DIRECTORY, f"{path!r} is a directory")
-        elif open_flags & OpenFlags.TRUNCATE and not created:
+        elif open_flags & _TRUNCATE and not created:
             assert isinstance(node, _File)
             del node.data[:]
             node.mtime = node.ctime = _now()
@@ -507,54 +524,28 @@ class MemoryBackend:
         descriptor = self._descriptors.get(fd)
         if descriptor is None or not descriptor.readable:
             raise _bad_descriptor(fd)
-        node = descriptor.node
-        if node.__class__ is not _File:
+        file = descriptor.file
+        if file is None:
             raise WasiError(ErrorCode.IS_DIRECTORY, f"descriptor {fd} is a directory")
         if offset < 0 or not 0 <= length <= MAX_FILE_SIZE:
             raise WasiError(ErrorCode.INVALID, "offset or length out of range")
-        assert isinstance(node, _File)
         if length:
-            node.atime = _now()
-        return bytes(node.data[offset : offset + length])
+            file.atime = _now()
+        return bytes(file.data[offset : offset + length])
 
     def write(self, fd: int, data: bytes, offset: int) -> int:
         descriptor = self._descriptors.get(fd)
-        if descriptor is None or not descriptor.writable:
+        if descriptor is None or not descriptor.writable or descriptor.file is None:
             raise _bad_descriptor(fd)
-        node = descriptor.node
-        assert isinstance(node, _File)  # nothing else can be opened for writing
         if offset < 0:
             raise WasiError(ErrorCode.INVALID, "negative offset")
-        return self._write(node, data, offset)
+        return _write(descriptor.file, data, offset)
 
     def append(self, fd: int, data: bytes) -> int:
         descriptor = self._descriptors.get(fd)
-        if descriptor is None or not descriptor.writable:
+        if descriptor is None or not descriptor.writable or descriptor.file is None:
             raise _bad_descriptor(fd)
-        node = descriptor.node
-        assert isinstance(node, _File)
-        return self._write(node, data, len(node.data))
-
-    @staticmethod
-    def _write(node: _File, data: bytes, offset: int) -> int:
-        if not data:
-            return 0
-        if offset > MAX_FILE_SIZE:
-            raise WasiError(ErrorCode.FILE_TOO_LARGE, "offset past the largest file size")
-        end = offset + len(data)
-        if end > MAX_FILE_SIZE:
-            # Linux's answer when offset + length overflows its file offset type.
-            raise WasiError(ErrorCode.INVALID, "write would end past the largest file size")
-        contents = node.data
-        gap = offset - len(contents)
-        try:
-            if gap > 0:
-                contents.extend(bytes(gap))
-            contents[offset:end] = data
-        except MemoryError:
-            raise WasiError(ErrorCode.INSUFFICIENT_SPACE, "out of memory") from None
-        node.mtime = node.ctime = _now()
-        return len(data)
+        return _write(descriptor.file, data, len(descriptor.file.data))
 
     def set_size(self, fd: int, size: int) -> None:
         if size < 0:
@@ -565,8 +556,8 @@ class MemoryBackend:
         if not descriptor.writable:
             # ftruncate on a descriptor not open for writing (every directory) is EINVAL.
             raise WasiError(ErrorCode.INVALID, f"descriptor {fd} is not open for writing")
-        node = descriptor.node
-        assert isinstance(node, _File)
+        node = descriptor.file
+        assert node is not None  # only files are writable
         if size > MAX_FILE_SIZE:
             raise WasiError(ErrorCode.FILE_TOO_LARGE, "larger than the largest file size")
         contents = node.data
@@ -586,29 +577,11 @@ class MemoryBackend:
         if descriptor is None:
             raise _bad_descriptor(fd)
         node = descriptor.node
-        return DescriptorStat(
-            self._device,
-            node.inode,
-            node.kind,
-            node.link_count,
-            node.size(),
-            node.atime,
-            node.mtime,
-            node.ctime,
-        )
+        return _stat_of(node, self._device)
 
     def stat_at(self, fd: int, path_flags: int, path: str) -> DescriptorStat:
         node = self._lookup(fd, path_flags, path)
-        return DescriptorStat(
-            self._device,
-            node.inode,
-            node.kind,
-            node.link_count,
-            node.size(),
-            node.atime,
-            node.mtime,
-            node.ctime,
-        )
+        return _stat_of(node, self._device)
 
     def set_times(
         self,
@@ -795,6 +768,44 @@ class MemoryBackend:
         self._node(fd)
         if not (0 <= offset <= MAX_FILE_SIZE and 0 <= length <= MAX_FILE_SIZE):
             raise WasiError(ErrorCode.INVALID, "offset or length out of range")
+
+
+def _write(node: _File, data: bytes, offset: int) -> int:
+    if offset > MAX_FILE_SIZE:
+        raise WasiError(ErrorCode.FILE_TOO_LARGE, "offset past the largest file size")
+    if not data:
+        return 0
+    end = offset + len(data)
+    if end > MAX_FILE_SIZE:
+        # Linux's answer when offset + length overflows its file offset type.
+        raise WasiError(ErrorCode.INVALID, "write would end past the largest file size")
+    contents = node.data
+    gap = offset - len(contents)
+    try:
+        if gap > 0:
+            contents.extend(bytes(gap))
+        contents[offset:end] = data
+    except MemoryError:
+        raise WasiError(ErrorCode.INSUFFICIENT_SPACE, "out of memory") from None
+    node.mtime = node.ctime = _now()
+    return len(data)
+
+
+def _stat_of(node: _Node, device: int) -> DescriptorStat:
+    # tuple.__new__ directly: NamedTuple's generated __new__ would double the cost of `stat`.
+    return tuple.__new__(
+        DescriptorStat,
+        (
+            device,
+            node.inode,
+            node.kind,
+            node.link_count,
+            node.size(),
+            node.atime,
+            node.mtime,
+            node.ctime,
+        ),
+    )
 
 
 def _check_name(name: str) -> None:
