@@ -26,10 +26,11 @@ import wasmtime
 from replay.backend import replay_backend
 from replay.divergence import Divergence
 from tracer.backend import Backend
+from tracer.recording import recorded_options, run_header
 from tracer.runner import GuestError, Outcome, RunOptions, load_module, make_engine, run_in_thread
 from tracer.sandbox import Mount, Sandbox
 from tracer.system import HostSystem
-from tracer.trace import Preopen, Trace, TraceError, TraceHeader, TraceWriter, open_trace
+from tracer.trace import Trace, TraceError, TraceWriter, open_trace
 
 # What `stdin=` accepts: the guest's whole stdin as bytes, or a file to read it from.
 Stdin = bytes | str | os.PathLike[str] | None
@@ -139,13 +140,8 @@ def record_guest(
             stderr_fd=err.fileno(),
         )
         sandbox = Sandbox(system, list(mounts))
-        header = TraceHeader.for_guest(
-            guest,
-            "preview1",
-            sandbox.arguments(),
-            sandbox.environment(),
-            [Preopen(m.guest_path, m.kind, m.source or "memory") for m in sandbox.mounts],
-            extra={"invoke": options.invoke, "trap_unknown_imports": options.trap_unknown_imports},
+        header = run_header(
+            guest, sandbox.arguments(), sandbox.environment(), sandbox.mounts, options
         )
         target = trace_path.with_name(trace_path.name + ".part") if atomic else trace_path
         try:
@@ -196,12 +192,7 @@ def replay_trace(
         module_path = find_guest(trace, guest, allow_different_guest)
         engine = make_engine()
         module = _load(engine, module_path)
-        extra = trace.header.extra
-        options = RunOptions(
-            invoke=extra.get("invoke"),
-            trap_unknown_imports=bool(extra.get("trap_unknown_imports")),
-            plain_calls=plain_calls,
-        )
+        options = recorded_options(trace.header, plain_calls=plain_calls)
         with _captured() as (out, err):
             backend, replayer = replay_backend(
                 trace, stdout_fd=out.fileno(), stderr_fd=err.fileno()

@@ -271,24 +271,16 @@ def add_record_options(parser: argparse.ArgumentParser) -> None:
 
 
 def cmd_record(ns: argparse.Namespace) -> int:
-    from tracer.trace import Preopen, TraceHeader, TraceWriter, default_trace_path
+    from tracer.recording import run_header
+    from tracer.trace import TraceWriter, default_trace_path
     from tracer.tracing import tracing_backend
 
     sandbox = build_sandbox(ns)
     engine = make_engine()
     module = load_module(engine, Path(ns.guest))
     options = run_options(ns)
-    header = TraceHeader.for_guest(
-        ns.guest,
-        "preview1",
-        sandbox.arguments(),
-        sandbox.environment(),
-        [Preopen(m.guest_path, m.kind, m.source or "memory") for m in sandbox.mounts],
-        extra={
-            "invoke": options.invoke,
-            "invoke_args": list(options.invoke_args),
-            "trap_unknown_imports": options.trap_unknown_imports,
-        },
+    header = run_header(
+        ns.guest, sandbox.arguments(), sandbox.environment(), sandbox.mounts, options
     )
     path = Path(ns.output) if ns.output else default_trace_path(ns.guest)
     try:
@@ -333,6 +325,7 @@ def open_trace_or_fail(path: str) -> Trace:
 def cmd_replay(ns: argparse.Namespace) -> int:
     from replay.api import WasitraceError, find_guest
     from replay.backend import Divergence, replay_backend
+    from tracer.recording import recorded_options
 
     with open_trace_or_fail(ns.trace) as trace:
         if trace.header.guest.abi != "preview1":
@@ -347,13 +340,7 @@ def cmd_replay(ns: argparse.Namespace) -> int:
             print(f"wasitrace: {trace.damage}", file=sys.stderr)
         engine = make_engine()
         module = load_module(engine, guest)
-        extra = trace.header.extra
-        options = RunOptions(
-            invoke=extra.get("invoke"),
-            invoke_args=tuple(str(a) for a in extra.get("invoke_args") or ()),
-            trap_unknown_imports=bool(extra.get("trap_unknown_imports")),
-            plain_calls=ns.plain_calls,
-        )
+        options = recorded_options(trace.header, plain_calls=ns.plain_calls)
         backend, replayer = replay_backend(trace)
         try:
             outcome = run_in_thread(engine, module, backend, options)

@@ -21,10 +21,11 @@ from pathlib import Path
 import wasmtime
 
 from tracer.backend import Backend
+from tracer.recording import recorded_options, run_header
 from tracer.runner import GuestError, Interrupt, RunOptions, load_module, make_engine, run_module
 from tracer.sandbox import Mount, Sandbox
 from tracer.system import HostSystem
-from tracer.trace import Preopen, TraceHeader, TraceWriter, default_trace_path, open_trace
+from tracer.trace import TraceHeader, TraceWriter, default_trace_path, open_trace
 from tracer.tracing import tracing_backend
 from tui.source import CallLog
 from tui.stepping import Pending, Stepper, SteppingAborted, stepping_backend
@@ -184,14 +185,7 @@ def live_session(run: LiveRun) -> Session:
     engine = make_engine()
     module = load_module(engine, run.guest)
     options = run.options
-    header = TraceHeader.for_guest(
-        run.guest,
-        "preview1",
-        list(run.argv),
-        list(run.env),
-        [Preopen(m.guest_path, m.kind, m.source or "memory") for m in run.mounts],
-        extra={"invoke": options.invoke, "trap_unknown_imports": options.trap_unknown_imports},
-    )
+    header = run_header(run.guest, run.argv, run.env, run.mounts, options)
     trace_path = run.trace_path if run.trace_path is not None else default_trace_path(run.guest)
     stdin_fd = os.open(run.stdin if run.stdin is not None else os.devnull, os.O_RDONLY)
     sink = os.open(os.devnull, os.O_WRONLY)
@@ -251,10 +245,7 @@ def replay_session(trace_path: Path, guest: Path | None = None) -> Session:
     except BaseException:
         trace.close()
         raise
-    extra = trace.header.extra
-    options = RunOptions(
-        invoke=extra.get("invoke"), trap_unknown_imports=bool(extra.get("trap_unknown_imports"))
-    )
+    options = recorded_options(trace.header)
     backend, replayer = replay_backend(trace, stdout_fd=None, stderr_fd=None)
 
     def finish(end: SessionEnd) -> None:
