@@ -285,6 +285,15 @@ class BackendsAgree(RuleBasedStateMachine):
             self.pick(new_at),
         )
 
+    @rule(at=AT, path_flags=PATH_FLAGS, path=PATHS)
+    def set_times_at(self, at: int, path_flags: int, path: str) -> None:
+        # Only the outcome is compared: the two clocks and timestamp granularities differ.
+        self.both(
+            f"set_times_at({path!r}, {path_flags!r})",
+            lambda fs, d: fs.set_times_at(d, path_flags, path, 1_000_000_000, "now"),
+            self.pick(at),
+        )
+
     @invariant()
     def trees_are_equal(self) -> None:
         assert tree(self.memory) == tree(self.host)

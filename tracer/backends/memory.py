@@ -161,6 +161,8 @@ def _check_utf8(text: str) -> str:
 
 def _split(path: str) -> tuple[list[str], bool]:
     """The non-empty components of a relative path, and whether it ends with '/'."""
+    if path and "/" not in path and "\0" not in path and path.isascii():
+        return [path], False  # one plain name, the common case
     if not path:
         raise WasiError(ErrorCode.NO_ENTRY, "empty path")
     if "\0" in path:
