@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from backend_contract import FilesystemContract
 
+from tests.backend_contract import FilesystemContract
 from tracer.backend import Filesystem
 from tracer.backends.memory import MemoryBackend
 

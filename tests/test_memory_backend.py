@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from backend_contract import FOLLOW, NOFOLLOW, READ, RW, WRITE, fails_with, make_file
 
+from tests.backend_contract import FOLLOW, NOFOLLOW, READ, RW, WRITE, fails_with, make_file
 from tracer.backend import DescriptorType, OpenFlags
 from tracer.backends import memory
 from tracer.backends.memory import DEVICE, MemoryBackend
