@@ -16,8 +16,8 @@ from contextlib import AbstractContextManager, suppress
 from pathlib import Path
 
 import pytest
-from backend_contract import FilesystemContract
 
+from tests.backend_contract import FilesystemContract
 from tracer.backend import (
     Advice,
     DescriptorFlags,
