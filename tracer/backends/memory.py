@@ -47,7 +47,7 @@ PATH_MAX = 4096
 MAX_FILE_SIZE = 2**63 - 1
 
 _DOTS = (".", "..")
-# Flag bits as plain ints: IntFlag's own `&` costs more than the rest of a `read`.
+# Flag bits as plain ints: IntFlag's own `&` costs more than a whole `read`.
 _READ = DescriptorFlags.READ.value
 _WRITE = DescriptorFlags.WRITE.value
 _FOLLOW = PathFlags.SYMLINK_FOLLOW.value
@@ -418,12 +418,14 @@ class MemoryBackend:
         # One plain name that exists and needs no following is the common case: one dict lookup.
         if "/" not in path and "\0" not in path and path.isascii():
             node = start.entries.get(path)
-            if node is not None and (node.__class__ is not _Symlink or not path_flags & _FOLLOW):
+            if node is not None and (
+                node.__class__ is not _Symlink or not int(path_flags) & _FOLLOW
+            ):
                 return node
         walk = _Walk()
         stack, last, trailing = self._parent(start, path, walk)
         # A trailing '/' asks for a directory, so a final symlink is followed regardless.
-        follow = trailing or bool(path_flags & _FOLLOW)
+        follow = trailing or bool(int(path_flags) & _FOLLOW)
         return self._final(stack, last, follow, trailing, walk)
 
     def _creatable(
@@ -447,6 +449,8 @@ class MemoryBackend:
     # -- opening -------------------------------------------------------------------------------
 
     def open_at(self, fd: int, path_flags: int, path: str, open_flags: int, flags: int) -> int:
+        # Plain ints: callers may pass IntFlag members, whose operators cost microseconds.
+        path_flags, open_flags, flags = int(path_flags), int(open_flags), int(flags)
         # Linux rejects this combination before it looks at the descriptor or the path.
         create = bool(open_flags & _CREATE)
         if create and open_flags & _DIRECTORY:
