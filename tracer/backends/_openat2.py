@@ -110,7 +110,9 @@ def syscall_openat2(dirfd: int, path: bytes, flags: int, mode: int) -> int:
     """The bare openat2 system call with our resolve flags; raises OSError."""
     if _syscall is None:
         raise OSError(errno.ENOSYS, "no syscall() in this C library")
-    fd: int = _syscall(_SYS_OPENAT2, dirfd, path, _how_address(flags, mode), _HOW_SIZE)
+    entry = _hows.get((flags, mode))
+    address = entry[1] if entry is not None else _how_address(flags, mode)
+    fd: int = _syscall(_SYS_OPENAT2, dirfd, path, address, _HOW_SIZE)
     if fd < 0:
         code = ctypes.get_errno()
         raise OSError(code, os.strerror(code))

@@ -309,6 +309,9 @@ class HostDirBackend:
     # -- files --------------------------------------------------------------------------------
 
     def open_at(self, fd: int, path_flags: int, path: str, open_flags: int, flags: int) -> int:
+        # Plain ints: IntFlag arithmetic costs microseconds per operator on this hot path.
+        open_flags = int(open_flags)
+        flags = int(flags)
         if open_flags & _DIRECTORY and open_flags & _CREATE:
             # Linux refuses this before looking at the descriptor (EINVAL since 6.4; older
             # kernels would create a file and then say ENOTDIR).
@@ -329,7 +332,7 @@ class HostDirBackend:
             os_flags |= os.O_TRUNC
         if open_flags & _DIRECTORY:
             os_flags |= os.O_DIRECTORY
-        if not path_flags & _FOLLOW:
+        if not int(path_flags) & _FOLLOW:
             os_flags |= os.O_NOFOLLOW
         if flags & _SYNC_FLAGS:
             for flag, os_flag in _OS_SYNC_FLAGS:
@@ -400,7 +403,7 @@ class HostDirBackend:
     def stat_at(self, fd: int, path_flags: int, path: str) -> DescriptorStat:
         entry = self._get(fd)
         self._check_path(entry, path)
-        follow = path_flags & _FOLLOW
+        follow = int(path_flags) & _FOLLOW
         if "/" not in path and path != "..":
             # One name in this directory, not followed: fstatat cannot leave it.
             try:
@@ -464,7 +467,7 @@ class HostDirBackend:
         self._check_path(entry, path)
         atime = _timespec(data_access_timestamp)
         mtime = _timespec(data_modification_timestamp)
-        if not path_flags & _FOLLOW and not path.endswith("/"):
+        if not int(path_flags) & _FOLLOW and not path.endswith("/"):
             parent, name, owned = self._parent(entry.fd, path)
             if name == "..":
                 if owned:
@@ -690,7 +693,7 @@ class HostDirBackend:
         self._check_path(entry, old_path)
         self._check_path(new_entry, new_path)
         old_last = old_path.rstrip("/").rpartition("/")[2]
-        if old_path_flags & _FOLLOW or old_path.endswith("/") or old_last in (".", ".."):
+        if int(old_path_flags) & _FOLLOW or old_path.endswith("/") or old_last in (".", ".."):
             # linkat would follow the final symlink (a trailing '/' follows too) wherever it
             # led; resolve it confined instead, then link the object that descriptor holds.
             target = self._open_path(entry.fd, old_path, _O_PATH)
