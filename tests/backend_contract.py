@@ -877,6 +877,16 @@ class FilesystemContract:
         assert fs.stat_at(fs.root(), NOFOLLOW, "f").data_modification_timestamp == SECOND
         assert fs.stat_at(fs.root(), NOFOLLOW, "link").data_modification_timestamp == 3 * SECOND
 
+    def test_set_times_at_changing_nothing_does_not_look_at_the_final_name(
+        self, fs: Filesystem
+    ) -> None:
+        # utimensat returns before resolving the name when both times are omitted.
+        fs.set_times_at(fs.root(), NOFOLLOW, "missing", None, None)
+        with fails_with(ErrorCode.NO_ENTRY):
+            fs.set_times_at(fs.root(), NOFOLLOW, "missing/x", None, None)
+        with fails_with(ErrorCode.NO_ENTRY):
+            fs.set_times_at(fs.root(), FOLLOW, "missing", None, None)
+
     def test_write_updates_the_modification_time(self, fs: Filesystem) -> None:
         make_file(fs, "f")
         fd = fs.open_at(fs.root(), NOFOLLOW, "f", 0, RW)

@@ -25,6 +25,7 @@ from tracer.backend import (
     DescriptorStat,
     DescriptorType,
     Filesystem,
+    NewTimestamp,
     OpenFlags,
     PathFlags,
 )
@@ -285,12 +286,19 @@ class BackendsAgree(RuleBasedStateMachine):
             self.pick(new_at),
         )
 
-    @rule(at=AT, path_flags=PATH_FLAGS, path=PATHS)
-    def set_times_at(self, at: int, path_flags: int, path: str) -> None:
+    @rule(
+        at=AT,
+        path_flags=PATH_FLAGS,
+        path=PATHS,
+        times=st.sampled_from([(1_000_000_000, "now"), (None, None)]),
+    )
+    def set_times_at(
+        self, at: int, path_flags: int, path: str, times: tuple[NewTimestamp, NewTimestamp]
+    ) -> None:
         # Only the outcome is compared: the two clocks and timestamp granularities differ.
         self.both(
-            f"set_times_at({path!r}, {path_flags!r})",
-            lambda fs, d: fs.set_times_at(d, path_flags, path, 1_000_000_000, "now"),
+            f"set_times_at({path!r}, {path_flags!r}, {times!r})",
+            lambda fs, d: fs.set_times_at(d, path_flags, path, *times),
             self.pick(at),
         )
 

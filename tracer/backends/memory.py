@@ -605,6 +605,18 @@ class MemoryBackend:
         data_access_timestamp: NewTimestamp,
         data_modification_timestamp: NewTimestamp,
     ) -> None:
+        if (
+            data_access_timestamp is None
+            and data_modification_timestamp is None
+            and not int(path_flags) & _FOLLOW
+            and not path.endswith("/")
+        ):
+            # Nothing to change: utimensat returns before it looks at the final name (as the
+            # host backend and cap-std get there, only its parent directories are resolved).
+            stack, last, _ = self._parent(self._directory(fd), path, _Walk())
+            if last == "..":
+                self._dot(stack, last)
+            return
         node = self._lookup(fd, path_flags, path)
         _set_times(node, data_access_timestamp, data_modification_timestamp)
 
