@@ -880,12 +880,20 @@ class FilesystemContract:
     def test_set_times_at_changing_nothing_does_not_look_at_the_final_name(
         self, fs: Filesystem
     ) -> None:
-        # utimensat returns before resolving the name when both times are omitted.
+        # As cap-std (and so wasmtime) does it: resolve the parent, then utimensat, which
+        # returns before it looks at the name when both times are omitted.
         fs.set_times_at(fs.root(), NOFOLLOW, "missing", None, None)
         with fails_with(ErrorCode.NO_ENTRY):
             fs.set_times_at(fs.root(), NOFOLLOW, "missing/x", None, None)
         with fails_with(ErrorCode.NO_ENTRY):
             fs.set_times_at(fs.root(), FOLLOW, "missing", None, None)
+
+    def test_set_times_at_from_a_file_descriptor_is_not_directory(self, fs: Filesystem) -> None:
+        make_file(fs, "f")
+        file = fs.open_at(fs.root(), NOFOLLOW, "f", 0, READ)
+        for times in [(SECOND, SECOND), (None, None)]:
+            with fails_with(ErrorCode.NOT_DIRECTORY):
+                fs.set_times_at(file, NOFOLLOW, "x", *times)
 
     def test_write_updates_the_modification_time(self, fs: Filesystem) -> None:
         make_file(fs, "f")
