@@ -164,6 +164,9 @@ class Sandbox:
 
     def remove_directory_at(self, fd: int, path: str) -> None:
         fs, local = self._writable(fd)
+        if path.endswith("/"):
+            # As in wasmtime: a trailing '/' makes the last component '.', which cannot go.
+            raise WasiError(ErrorCode.INVALID, "trailing '/' in rmdir")
         fs.remove_directory_at(local, path)
 
     def unlink_file_at(self, fd: int, path: str) -> None:

@@ -633,12 +633,20 @@ class Preview1:
             flags |= DescriptorFlags.READ
         if oflags & OpenFlags.EXCLUSIVE and not oflags & OpenFlags.CREATE:
             oflags &= ~OpenFlags.EXCLUSIVE
-        handle = self.backend.open_at(directory.handle, dirflags, name, oflags, flags)
+        # Like wasmtime, open without O_DIRECTORY and check the type afterwards: a symlink
+        # that is not followed is then `loop`, as O_NOFOLLOW makes it, not `not-directory`.
+        want_directory = oflags & OpenFlags.DIRECTORY
+        handle = self.backend.open_at(
+            directory.handle, dirflags, name, oflags & ~OpenFlags.DIRECTORY, flags
+        )
         try:
             filetype = abi.FILETYPE_OF_TYPE[self.backend.stat(handle).type]
         except WasiError:
             self.backend.close(handle)
             raise
+        if want_directory and filetype != abi.FILETYPE_DIRECTORY:
+            self.backend.close(handle)
+            raise Errno(abi.ENOTDIR)
         new_fd = self._new_fd()
         if filetype == abi.FILETYPE_DIRECTORY:
             self.fds[new_fd] = FdEntry(DIRECTORY, handle=handle, filetype=filetype, flags=flags)
