@@ -10,6 +10,7 @@ functions that trap; the script never calls them.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -145,3 +146,22 @@ def test_micropython_under_wasitrace_prints_what_wasmtime_prints(
     assert actual.stdout.decode(errors="replace") == expected.stdout.decode(errors="replace")
     assert actual.stderr == expected.stderr
     assert snapshot(work) == (pristine if memory else expected_tree)
+
+
+def test_micropython_recorded_replays_without_its_directory(
+    tmp_path: Path, reference: tuple[Outcome, Tree]
+) -> None:
+    expected, _ = reference
+    work = make_work(tmp_path)
+    trace = tmp_path / "micropython.wtrace"
+    recorded = run_wasitrace(["-o", str(trace), *args(work)], timeout=120, command="record")
+    assert recorded.stdout == expected.stdout
+    shutil.rmtree(work)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    replayed = run_wasitrace([str(trace)], timeout=120, command="replay", cwd=elsewhere)
+    assert (replayed.stdout, replayed.stderr, replayed.status) == (
+        recorded.stdout,
+        recorded.stderr,
+        recorded.status,
+    )
