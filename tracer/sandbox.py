@@ -25,7 +25,9 @@ from tracer.errors import ErrorCode, WasiError
 from tracer.system import System
 
 FIRST_DESCRIPTOR = 3
-_WRITING_OPEN = OpenFlags.CREATE | OpenFlags.TRUNCATE
+# Plain ints: IntFlag operators are slow on the hot path.
+_WRITING_OPEN = int(OpenFlags.CREATE | OpenFlags.TRUNCATE)
+_WRITE = int(DescriptorFlags.WRITE)
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,7 @@ class Sandbox:
     def open_at(self, fd: int, path_flags: int, path: str, open_flags: int, flags: int) -> int:
         mount, local = self._lookup(fd)
         m = self.mounts[mount]
-        if m.read_only and (flags & DescriptorFlags.WRITE or open_flags & _WRITING_OPEN):
+        if m.read_only and (flags & _WRITE or open_flags & _WRITING_OPEN):
             raise WasiError(ErrorCode.NOT_PERMITTED, f"{m.guest_path} is mounted read-only")
         return self._allocate(
             mount, m.filesystem.open_at(local, path_flags, path, open_flags, flags)

@@ -37,7 +37,15 @@ STDIN, STDOUT, STDERR, FILE, DIRECTORY = range(5)
 
 _I64_SIGN = 1 << 63
 _U64_MAX = (1 << 64) - 1
-_NOT_WITH_DIRECTORY = OpenFlags.CREATE | OpenFlags.EXCLUSIVE | OpenFlags.TRUNCATE
+# Flag bits as plain ints: IntFlag operators cost microseconds on this hot path.
+_CREATE = int(OpenFlags.CREATE)
+_DIRECTORY = int(OpenFlags.DIRECTORY)
+_EXCLUSIVE = int(OpenFlags.EXCLUSIVE)
+_TRUNCATE = int(OpenFlags.TRUNCATE)
+_NOT_WITH_DIRECTORY = _CREATE | _EXCLUSIVE | _TRUNCATE
+_READ = int(DescriptorFlags.READ)
+_WRITE = int(DescriptorFlags.WRITE)
+_MUTATE_DIRECTORY = int(DescriptorFlags.MUTATE_DIRECTORY)
 
 
 class GuestExit(Exception):
@@ -127,7 +135,7 @@ class Preview1:
                 DIRECTORY,
                 handle=handle,
                 filetype=abi.FILETYPE_DIRECTORY,
-                flags=DescriptorFlags.READ | DescriptorFlags.MUTATE_DIRECTORY,
+                flags=_READ | _MUTATE_DIRECTORY,
                 preopen=guest_path.encode(),
             )
 
@@ -430,9 +438,9 @@ class Preview1:
             rights = abi.RIGHTS_ALL
             if kind == DIRECTORY:
                 rights &= ~abi.RIGHTS_NOT_ON_DIRECTORIES
-            if not entry.flags & DescriptorFlags.READ:
+            if not entry.flags & _READ:
                 rights &= ~abi.RIGHTS_READING
-            if not entry.flags & DescriptorFlags.WRITE:
+            if not entry.flags & _WRITE:
                 rights &= ~abi.RIGHT_FD_WRITE
             fdflags = 0
             if kind == FILE:
@@ -622,22 +630,22 @@ class Preview1:
             raise Errno(abi.ENOTDIR if directory.kind == FILE else abi.EBADF)
         if fdflags & (abi.FDFLAGS_SYNC | abi.FDFLAGS_DSYNC | abi.FDFLAGS_RSYNC):
             raise Errno(abi.ENOTSUP)
-        if oflags & OpenFlags.DIRECTORY and oflags & _NOT_WITH_DIRECTORY:
+        if oflags & _DIRECTORY and oflags & _NOT_WITH_DIRECTORY:
             raise Errno(abi.EINVAL)
         # The open mode as wasmtime derives it: creating or truncating implies writing, and a
         # descriptor that does not write always reads.
         flags = 0
-        if rights_base & abi.RIGHT_FD_WRITE or oflags & (OpenFlags.CREATE | OpenFlags.TRUNCATE):
-            flags |= DescriptorFlags.WRITE
+        if rights_base & abi.RIGHT_FD_WRITE or oflags & (_CREATE | _TRUNCATE):
+            flags |= _WRITE
         if rights_base & abi.RIGHT_FD_READ or not rights_base & abi.RIGHT_FD_WRITE:
-            flags |= DescriptorFlags.READ
-        if oflags & OpenFlags.EXCLUSIVE and not oflags & OpenFlags.CREATE:
-            oflags &= ~OpenFlags.EXCLUSIVE
+            flags |= _READ
+        if oflags & _EXCLUSIVE and not oflags & _CREATE:
+            oflags &= ~_EXCLUSIVE
         # Like wasmtime, open without O_DIRECTORY and check the type afterwards: a symlink
         # that is not followed is then `loop`, as O_NOFOLLOW makes it, not `not-directory`.
-        want_directory = oflags & OpenFlags.DIRECTORY
+        want_directory = oflags & _DIRECTORY
         handle = self.backend.open_at(
-            directory.handle, dirflags, name, oflags & ~OpenFlags.DIRECTORY, flags
+            directory.handle, dirflags, name, oflags & ~_DIRECTORY, flags
         )
         try:
             filetype = abi.FILETYPE_OF_TYPE[self.backend.stat(handle).type]
