@@ -15,8 +15,9 @@ proxy and the replayer implement `Backend` too, generically over `tracer.operati
 Failures are `tracer.errors.WasiError(code)`; any other exception is a bug.
 
 Path rules every filesystem follows (the confinement contract):
-* paths are relative and '/'-separated, resolved beneath the descriptor they are given with;
-  an absolute path, or a `..` / symlink that would leave the mount, fails with `not-permitted`;
+* paths are relative and '/'-separated, resolved beneath the descriptor they are given with
+  (as openat2's RESOLVE_BENEATH and wasmtime do); an absolute path, or a `..` / symlink that
+  would leave that descriptor's directory, fails with `not-permitted`;
 * intermediate symlinks are always followed (within the mount); the last component is followed
   only when `path_flags` has `PathFlags.SYMLINK_FOLLOW`; more than 40 links give `loop`;
 * an empty path is `no-entry`; a trailing '/' requires the target to be a directory.
