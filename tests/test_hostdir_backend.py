@@ -480,3 +480,81 @@ def test_trailing_slashes_follow_linux(
             assert sorted(os.listdir(root)) == ["d", "f", "ld"]
     finally:
         _openat2.reset_probe()
+
+
+# -- rarely taken paths ------------------------------------------------------------------------
+
+
+def test_openat2_again_after_a_racing_rename_is_retried(
+    fs: HostDirBackend, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (root / "f").write_bytes(b"x")
+    real = _openat2.syscall_openat2
+    failures = iter([errno.EAGAIN, errno.EAGAIN])
+
+    def flaky(dirfd: int, path: bytes, flags: int, mode: int) -> int:
+        code = next(failures, None)
+        if code is not None:
+            raise OSError(code, os.strerror(code))
+        return real(dirfd, path, flags, mode)
+
+    monkeypatch.setattr(_openat2, "syscall_openat2", flaky)
+    fd = fs.open_at(fs.root(), NOFOLLOW, "f", 0, READ)
+    assert fs.read(fd, 1, 0) == b"x"
+
+
+def test_openat2_that_keeps_saying_again_falls_back_to_the_manual_walk(
+    fs: HostDirBackend, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (root / "d").mkdir()
+    (root / "d" / "f").write_bytes(b"x")
+    calls = []
+
+    def always_again(dirfd: int, path: bytes, flags: int, mode: int) -> int:
+        calls.append(path)
+        raise OSError(errno.EAGAIN, os.strerror(errno.EAGAIN))
+
+    monkeypatch.setattr(_openat2, "syscall_openat2", always_again)
+    fd = fs.open_at(fs.root(), NOFOLLOW, "d/f", 0, READ)
+    assert fs.read(fd, 1, 0) == b"x"
+    assert len(calls) > 1
+    with fails(ErrorCode.NOT_PERMITTED):
+        fs.open_at(fs.root(), NOFOLLOW, "d/../../x", 0, READ)
+
+
+def test_set_times_through_procfs_where_utimensat_lacks_empty_paths(
+    fs: HostDirBackend, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (root / "f").write_bytes(b"")
+    os.symlink("f", root / "link")
+    real = _openat2.utimensat
+
+    def old_kernel(
+        dirfd: int, path: bytes, atime: _openat2.Timespec, mtime: _openat2.Timespec, flags: int
+    ) -> None:
+        if flags & _openat2.AT_EMPTY_PATH:
+            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+        real(dirfd, path, atime, mtime, flags)
+
+    monkeypatch.setattr(_openat2, "utimensat", old_kernel)
+    fs.set_times_at(fs.root(), FOLLOW, "link", 3_000_000_007, 4_000_000_009)
+    host = os.stat(root / "f")
+    assert (host.st_atime_ns, host.st_mtime_ns) == (3_000_000_007, 4_000_000_009)
+
+
+def test_hard_link_following_a_symlink_without_procfs(
+    fs: HostDirBackend, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("linkat with AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH")
+    (root / "f").write_bytes(b"x")
+    os.symlink("f", root / "link")
+
+    def no_procfs(*args: object, **kwargs: object) -> None:
+        raise FileNotFoundError(errno.ENOENT, "no /proc here")
+
+    monkeypatch.setattr(os, "link", no_procfs)
+    monkeypatch.setattr(os.path, "isdir", lambda path: False)
+    fs.link_at(fs.root(), FOLLOW, "link", fs.root(), "twin")
+    monkeypatch.undo()
+    assert os.stat(root / "twin").st_ino == os.stat(root / "f").st_ino

@@ -465,6 +465,9 @@ class HostDirBackend:
         if self.read_only:
             self._refuse_change(entry, "set times")
         self._check_path(entry, path)
+        if data_access_timestamp is None and data_modification_timestamp is None:
+            # utimensat(UTIME_OMIT, UTIME_OMIT) returns before it looks at the descriptor.
+            self._require_directory(entry)
         atime = _timespec(data_access_timestamp)
         mtime = _timespec(data_modification_timestamp)
         if not int(path_flags) & _FOLLOW and not path.endswith("/"):
