@@ -28,14 +28,3 @@ class TestHostDirBackend(FilesystemContract):
             yield fs
         # Whatever a test did inside the mount, nothing may appear beside it.
         assert sorted(p.name for p in tmp_path.iterdir()) == ["root"]
-
-    # Known differences of the host-directory backend from the contract. Strict, so that a fix
-    # shows up as a failure here and the marker is removed with it.
-    @pytest.mark.xfail(
-        strict=True,
-        reason="HostDirBackend.set_times_at with both times None and a one-name path returns ok "
-        "on a file descriptor: its fast path leaves the not-directory check to the kernel, and "
-        "utimensat(UTIME_OMIT, UTIME_OMIT) returns before looking at the descriptor",
-    )
-    def test_set_times_at_from_a_file_descriptor_is_not_directory(self, fs: Filesystem) -> None:
-        super().test_set_times_at_from_a_file_descriptor_is_not_directory(fs)

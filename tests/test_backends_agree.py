@@ -296,10 +296,6 @@ class BackendsAgree(RuleBasedStateMachine):
         self, at: int, path_flags: int, path: str, times: tuple[NewTimestamp, NewTimestamp]
     ) -> None:
         pair = self.pick(at)
-        if times == (None, None) and self.memory.stat(pair[0]).type != DescriptorType.DIRECTORY:
-            # A known difference, pinned by a strict xfail in tests/test_backend_contract.py:
-            # the host backend says ok here where the contract says not-directory.
-            return
         # Only the outcome is compared: the two clocks and timestamp granularities differ.
         self.both(
             f"set_times_at({path!r}, {path_flags!r}, {times!r})",
