@@ -644,9 +644,7 @@ class Preview1:
         # Like wasmtime, open without O_DIRECTORY and check the type afterwards: a symlink
         # that is not followed is then `loop`, as O_NOFOLLOW makes it, not `not-directory`.
         want_directory = oflags & _DIRECTORY
-        handle = self.backend.open_at(
-            directory.handle, dirflags, name, oflags & ~_DIRECTORY, flags
-        )
+        handle = self.backend.open_at(directory.handle, dirflags, name, oflags & ~_DIRECTORY, flags)
         try:
             filetype = abi.FILETYPE_OF_TYPE[self.backend.stat(handle).type]
         except WasiError:
