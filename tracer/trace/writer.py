@@ -120,27 +120,44 @@ class Tables:
         return self.blob(value) if bid is None else bid
 
     def stat(self, value: DescriptorStat) -> int:
-        if len(self.stats) >= MAX_INTERNED_STATS:
-            self.stats.clear()
-        sid = self.stats[value] = self.n_stats
-        self.n_stats += 1
+        # Straight-line code: a stat that changed since last time (a file being written) takes
+        # this path on every call, so each attribute access and append here counts.
+        stats = self.stats
+        if len(stats) >= MAX_INTERNED_STATS:
+            stats.clear()
+        sid = self.n_stats
+        stats[value] = sid
+        self.n_stats = sid + 1
         device, inode, type_, link_count, size, atime, mtime, ctime = value
         type_id = self.strings.get(type_)
         if type_id is None:
             type_id = self.string(type_)
-        out = self.new_stats
-        out.append(device - self._base_device)
-        out.append(inode - self._base_inode)
-        out.append(type_id)
-        out.append(link_count)
-        out.append(size)
-        self._base_device, self._base_inode = device, inode
-        for t in (atime, mtime, ctime):
-            if t is None:
-                out.append(None)
-            else:
-                out.append(t - self._base_time)
-                self._base_time = t
+        base = self._base_time
+        if atime is None:
+            d_atime = None
+        else:
+            d_atime, base = atime - base, atime
+        if mtime is None:
+            d_mtime = None
+        else:
+            d_mtime, base = mtime - base, mtime
+        if ctime is None:
+            d_ctime = None
+        else:
+            d_ctime, base = ctime - base, ctime
+        self._base_time = base
+        self.new_stats += (
+            device - self._base_device,
+            inode - self._base_inode,
+            type_id,
+            link_count,
+            size,
+            d_atime,
+            d_mtime,
+            d_ctime,
+        )
+        self._base_device = device
+        self._base_inode = inode
         return sid
 
     def interned_stat(self, value: DescriptorStat) -> int:
