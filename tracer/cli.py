@@ -302,15 +302,33 @@ def cmd_record(ns: argparse.Namespace) -> int:
 # -- replay ------------------------------------------------------------------------------------
 def add_replay_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("trace", metavar="TRACE", help="the trace to replay")
+    _add_guest_choice(parser, "")
+    parser.add_argument("--plain-calls", action="store_true", help=argparse.SUPPRESS)
+
+
+def _add_guest_choice(parser: argparse.ArgumentParser, when: str) -> None:
+    """--guest and --allow-different-guest, for the commands that replay."""
     parser.add_argument(
-        "--guest", metavar="GUEST.wasm", help="the guest to run (default: the path in the trace)"
+        "--guest",
+        dest="replay_guest",
+        metavar="GUEST.wasm",
+        help=f"{when}the guest to run (default: the path in the trace)",
     )
     parser.add_argument(
         "--allow-different-guest",
         action="store_true",
-        help="run a guest whose sha256 differs from the recorded one (a new build)",
+        help=f"{when}run a guest whose sha256 differs from the recorded one (a new build)",
     )
-    parser.add_argument("--plain-calls", action="store_true", help=argparse.SUPPRESS)
+
+
+def _replay_guest(trace: Trace, ns: argparse.Namespace) -> Path:
+    from replay.api import WasitraceError, find_guest
+
+    given = Path(ns.replay_guest) if ns.replay_guest else None
+    try:
+        return find_guest(trace, given, ns.allow_different_guest)
+    except WasitraceError as exc:
+        raise UserError(str(exc)) from None
 
 
 def open_trace_or_fail(path: str) -> Trace:
@@ -323,19 +341,13 @@ def open_trace_or_fail(path: str) -> Trace:
 
 
 def cmd_replay(ns: argparse.Namespace) -> int:
-    from replay.api import WasitraceError, find_guest
     from replay.backend import Divergence, replay_backend
     from tracer.recording import recorded_options
 
     with open_trace_or_fail(ns.trace) as trace:
         if trace.header.guest.abi != "preview1":
             raise UserError("This trace is of a preview 2 guest; wasitrace replays preview 1 here.")
-        try:
-            guest = find_guest(
-                trace, Path(ns.guest) if ns.guest else None, ns.allow_different_guest
-            )
-        except WasitraceError as exc:
-            raise UserError(str(exc)) from None
+        guest = _replay_guest(trace, ns)
         if trace.damage:
             print(f"wasitrace: {trace.damage}", file=sys.stderr)
         engine = make_engine()
@@ -484,17 +496,7 @@ def add_tui_options(parser: argparse.ArgumentParser) -> None:
     mode.add_argument(
         "--live", action="store_true", help="step a live run of GUEST.wasm while it records"
     )
-    parser.add_argument(
-        "--guest",
-        dest="replay_guest",
-        metavar="GUEST.wasm",
-        help="with --replay: the guest to run (default: the path in the trace)",
-    )
-    parser.add_argument(
-        "--allow-different-guest",
-        action="store_true",
-        help="with --replay: run a guest whose sha256 differs from the recorded one",
-    )
+    _add_guest_choice(parser, "with --replay: ")
     parser.add_argument(
         "-o", "--output", metavar="TRACE", help="with --live: where to write the trace"
     )
@@ -532,17 +534,8 @@ def cmd_tui(ns: argparse.Namespace) -> int:
         trace_path = Path(ns.guest)
         if not ns.replay:
             return run_tui(trace_path)
-        from replay.api import WasitraceError, find_guest
-
         with open_trace_or_fail(str(trace_path)) as trace:
-            try:
-                guest = find_guest(
-                    trace,
-                    Path(ns.replay_guest) if ns.replay_guest else None,
-                    ns.allow_different_guest,
-                )
-            except WasitraceError as exc:
-                raise UserError(str(exc)) from None
+            guest = _replay_guest(trace, ns)
         return run_tui(trace_path, replay=True, guest=guest)
     except TraceError as exc:
         raise UserError(str(exc)) from None
