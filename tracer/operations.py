@@ -30,24 +30,19 @@ class Operation:
     descriptors: tuple[str, ...] = ()
     # The result is a new descriptor.
     returns_descriptor: bool = False
-    # Changes the filesystem (refused on read-only mounts). open_at decides by its flags.
-    mutates: bool = False
 
     @property
     def code(self) -> int:
         return OPERATION_CODES[self.name]
 
 
-def _fs(
-    name: str, *params: str, mutates: bool = False, returns_descriptor: bool = False
-) -> Operation:
+def _fs(name: str, *params: str, returns_descriptor: bool = False) -> Operation:
     return Operation(
         name,
         params,
         Group.FILESYSTEM,
         descriptors=tuple(p for p in params if p in ("fd", "new_fd")),
         returns_descriptor=returns_descriptor,
-        mutates=mutates,
     )
 
 
@@ -65,20 +60,20 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("write_stderr", ("data",), Group.STDIO),
     _fs("open_at", "fd", "path_flags", "path", "open_flags", "flags", returns_descriptor=True),
     _fs("read", "fd", "length", "offset"),
-    _fs("write", "fd", "data", "offset", mutates=True),
-    _fs("append", "fd", "data", mutates=True),
+    _fs("write", "fd", "data", "offset"),
+    _fs("append", "fd", "data"),
     _fs("stat", "fd"),
     _fs("stat_at", "fd", "path_flags", "path"),
     _fs("read_directory", "fd"),
-    _fs("create_directory_at", "fd", "path", mutates=True),
-    _fs("remove_directory_at", "fd", "path", mutates=True),
-    _fs("unlink_file_at", "fd", "path", mutates=True),
-    _fs("rename_at", "fd", "old_path", "new_fd", "new_path", mutates=True),
-    _fs("symlink_at", "fd", "old_path", "new_path", mutates=True),
+    _fs("create_directory_at", "fd", "path"),
+    _fs("remove_directory_at", "fd", "path"),
+    _fs("unlink_file_at", "fd", "path"),
+    _fs("rename_at", "fd", "old_path", "new_fd", "new_path"),
+    _fs("symlink_at", "fd", "old_path", "new_path"),
     _fs("readlink_at", "fd", "path"),
-    _fs("link_at", "fd", "old_path_flags", "old_path", "new_fd", "new_path", mutates=True),
-    _fs("set_size", "fd", "size", mutates=True),
-    _fs("set_times", "fd", "data_access_timestamp", "data_modification_timestamp", mutates=True),
+    _fs("link_at", "fd", "old_path_flags", "old_path", "new_fd", "new_path"),
+    _fs("set_size", "fd", "size"),
+    _fs("set_times", "fd", "data_access_timestamp", "data_modification_timestamp"),
     _fs(
         "set_times_at",
         "fd",
@@ -86,7 +81,6 @@ OPERATIONS: tuple[Operation, ...] = (
         "path",
         "data_access_timestamp",
         "data_modification_timestamp",
-        mutates=True,
     ),
     _fs("sync", "fd"),
     _fs("sync_data", "fd"),
