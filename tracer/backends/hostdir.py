@@ -549,56 +549,58 @@ class HostDirBackend:
         except OSError as exc:
             raise from_os_error(exc) from None
 
-    def create_directory_at(self, fd: int, path: str) -> None:
+    def _change_name(
+        self,
+        fd: int,
+        path: str,
+        what: str,
+        act: Callable[[str, int], None],
+        on_dotdot: tuple[ErrorCode, str],
+    ) -> None:
+        """mkdir/rmdir/unlink: resolve the parent confined, then act on the one final name."""
         entry = self._get(fd)
         if self.read_only:
-            self._refuse_change(entry, "create directory")
+            self._refuse_change(entry, what)
         self._check_path(entry, path)
         parent, name, owned = self._parent(entry.fd, path)
         try:
             if name == "..":
+                # Never handed to the kernel: it would name the parent's parent.
                 self._dotdot(entry.fd, path)
-                raise WasiError(ErrorCode.EXIST, f"{path!r} exists")
-            os.mkdir(name, _DIR_MODE, dir_fd=parent)
+                raise WasiError(on_dotdot[0], on_dotdot[1].format(path=path))
+            act(name, parent)
         except OSError as exc:
             raise from_os_error(exc) from None
         finally:
             if owned:
                 os.close(parent)
+
+    def create_directory_at(self, fd: int, path: str) -> None:
+        self._change_name(
+            fd,
+            path,
+            "create directory",
+            lambda name, parent: os.mkdir(name, _DIR_MODE, dir_fd=parent),
+            (ErrorCode.EXIST, "{path!r} exists"),
+        )
 
     def remove_directory_at(self, fd: int, path: str) -> None:
-        entry = self._get(fd)
-        if self.read_only:
-            self._refuse_change(entry, "remove directory")
-        self._check_path(entry, path)
-        parent, name, owned = self._parent(entry.fd, path)
-        try:
-            if name == "..":
-                self._dotdot(entry.fd, path)
-                raise WasiError(ErrorCode.NOT_EMPTY, f"cannot remove {path!r}")
-            os.rmdir(name, dir_fd=parent)
-        except OSError as exc:
-            raise from_os_error(exc) from None
-        finally:
-            if owned:
-                os.close(parent)
+        self._change_name(
+            fd,
+            path,
+            "remove directory",
+            lambda name, parent: os.rmdir(name, dir_fd=parent),
+            (ErrorCode.NOT_EMPTY, "cannot remove {path!r}"),
+        )
 
     def unlink_file_at(self, fd: int, path: str) -> None:
-        entry = self._get(fd)
-        if self.read_only:
-            self._refuse_change(entry, "unlink")
-        self._check_path(entry, path)
-        parent, name, owned = self._parent(entry.fd, path)
-        try:
-            if name == "..":
-                self._dotdot(entry.fd, path)
-                raise WasiError(ErrorCode.IS_DIRECTORY, f"{path!r} is a directory")
-            os.unlink(name, dir_fd=parent)
-        except OSError as exc:
-            raise from_os_error(exc) from None
-        finally:
-            if owned:
-                os.close(parent)
+        self._change_name(
+            fd,
+            path,
+            "unlink",
+            lambda name, parent: os.unlink(name, dir_fd=parent),
+            (ErrorCode.IS_DIRECTORY, "{path!r} is a directory"),
+        )
 
     def rename_at(self, fd: int, old_path: str, new_fd: int, new_path: str) -> None:
         entry = self._get(fd)
