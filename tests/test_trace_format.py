@@ -333,6 +333,18 @@ def test_rereading_64_blocks_costs_at_most_64_bytes_per_read(tmp_path: Path) -> 
     ) <= 16 * len(calls)
 
 
+def test_a_digest_collision_costs_a_definition_not_wrong_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("tracer.trace.writer.xxh3_64_intdigest", lambda data: 7)
+    blocks = [bytes([n]) * 64 for n in range(3)]
+    calls = [("read", (5, 64, 0), blocks[b]) for b in (0, 1, 0, 2, 2, 1)]
+    path = tmp_path / "c.wtrace"
+    write_sample(path, calls)
+    with open_trace(path) as trace:
+        assert [e.result for e in trace] == [c[2] for c in calls]
+
+
 # -- refusals --------------------------------------------------------------------------------
 def test_a_file_that_is_not_a_trace_is_refused_with_a_sentence(tmp_path: Path) -> None:
     path = tmp_path / "notes.txt"

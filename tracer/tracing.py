@@ -22,6 +22,8 @@ from collections.abc import Callable
 from time import perf_counter_ns
 from typing import Any, cast
 
+from xxhash import xxh3_64_intdigest
+
 from tracer.backend import Backend
 from tracer.errors import WasiError
 from tracer.operations import OPERATIONS, Operation
@@ -34,7 +36,7 @@ from tracer.trace.writer import TraceWriter
 # Internal names start with `_t_` and encoded values `_v_`, so no parameter can shadow them.
 _TEMPLATE = """
 def make(_t_call, _t_clock, _t_extend, _t_values, _t_limit, _t_flush, _t_strings, _t_blobs,
-         _t_stats, _t_string, _t_blob, _t_stat, _t_entries, _t_errors, _t_WasiError):
+         _t_stats, _t_string, _t_blob, _t_digest, _t_stat, _t_entries, _t_errors, _t_WasiError):
     def {name}({params}):
 {encode_args}        _t_start = _t_clock()
         try:
@@ -79,9 +81,12 @@ def _encode(kind: Kind, value: str, target: str) -> tuple[str, str]:
             f"if len({value}) < {INLINE_BYTES}:",
             f"    {target} = {value}",
             "else:",
-            f"    {target} = _t_blobs.get({value})",
-            f"    if {target} is None:",
-            f"        {target} = _t_blob({value})",
+            f"    {target} = _t_digest({value})",
+            f"    _t_known = _t_blobs.get({target})",
+            f"    if _t_known is not None and _t_known[0] == {value}:",
+            f"        {target} = _t_known[1]",
+            "    else:",
+            f"        {target} = _t_blob({value}, {target})",
         ]
     elif kind is Kind.STAT:
         lines = [
@@ -153,6 +158,7 @@ class TracingBackend:
                 tables.stats,
                 tables.string,
                 tables.blob,
+                xxh3_64_intdigest,
                 tables.stat,
                 tables.entries,
                 ERROR_INDEX,

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import msgpack
+from xxhash import xxh3_64_intdigest
 
 from tracer.backend import DescriptorStat, DirectoryEntry
 from tracer.errors import ErrorCode
@@ -72,7 +73,9 @@ class Tables:
 
     def __init__(self, on_bulk_full: Callable[[], None]) -> None:
         self.strings: dict[str, int] = {}
-        self.blobs: dict[bytes, int] = {}
+        # Bulk data by the xxh3 digest of its content: (content, id). A hit is confirmed by
+        # comparing the content, so a digest collision costs a new definition, never a wrong one.
+        self.blobs: dict[int, tuple[bytes, int]] = {}
         self.stats: dict[DescriptorStat, int] = {}
         self.n_strings = self.n_blobs = self.n_stats = 0
         self.new_strings: list[str] = []
@@ -93,15 +96,18 @@ class Tables:
         self.new_strings.append(str(value))  # a StrEnum member is stored as its plain value
         return sid
 
-    def blob(self, value: bytes) -> int:
-        # Keyed by the content itself: Python's hash of 4 KiB costs a fraction of any hashlib
-        # digest, equality makes a match exact, and the window bounds the memory it holds.
+    def blob(self, value: bytes, digest: int) -> int:
+        # xxh3 rather than the content as the key: Python's own hash of a fresh 4 KiB read costs
+        # about ten times as much, and every read of bulk data pays it. The window bounds the
+        # memory the table holds.
         self._blob_window += len(value)
-        while self._blob_window > BLOB_WINDOW_BYTES and self.blobs:
-            oldest = next(iter(self.blobs))
-            del self.blobs[oldest]
-            self._blob_window -= len(oldest)
-        bid = self.blobs[value] = self.n_blobs
+        blobs = self.blobs
+        while self._blob_window > BLOB_WINDOW_BYTES and blobs:
+            oldest = next(iter(blobs))
+            self._blob_window -= len(blobs.pop(oldest)[0])
+        bid = self.n_blobs
+        blobs.pop(digest, None)  # a collision's older entry: re-inserted, so it is now newest
+        blobs[digest] = (value, bid)
         self.n_blobs += 1
         self.new_blobs.append(value)
         self.new_bulk += len(value)
@@ -116,8 +122,11 @@ class Tables:
             value = bytes(value)
         if len(value) < INLINE_BYTES:
             return value
-        bid = self.blobs.get(value)
-        return self.blob(value) if bid is None else bid
+        digest = xxh3_64_intdigest(value)
+        known = self.blobs.get(digest)
+        if known is not None and known[0] == value:
+            return known[1]
+        return self.blob(value, digest)
 
     def stat(self, value: DescriptorStat) -> int:
         # Straight-line code: a stat that changed since last time (a file being written) takes
