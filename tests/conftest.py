@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -28,3 +29,18 @@ def guest() -> GuestFactory:
         return built[name]
 
     return get
+
+
+NATIVE_BUILT = importlib.util.find_spec("tracer._record") is not None
+
+
+@pytest.fixture(params=["native", "python"])
+def recorder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs a test once per recording path: the C one (tracer._record) and the Python one."""
+    if request.param == "native":
+        if not NATIVE_BUILT:
+            pytest.skip("tracer._record is not built")
+        monkeypatch.delenv("WASITRACE_PURE_PYTHON", raising=False)
+    else:
+        monkeypatch.setenv("WASITRACE_PURE_PYTHON", "1")
+    return str(request.param)

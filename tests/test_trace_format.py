@@ -37,6 +37,9 @@ from tracer.trace import (
 from tracer.trace.format import ERROR_CODES, HEADER_PREFIX
 from tracer.trace.reader import CHUNK_CACHE_SIZE
 
+# Every test runs on both recording paths, the C one and the Python one.
+pytestmark = pytest.mark.usefixtures("recorder")
+
 HEADER = TraceHeader(
     guest=GuestInfo("hello.wasm", 1234, "ab" * 32, "preview1", "guests/hello.wasm"),
     argv=("hello.wasm", "--flag", "ü"),

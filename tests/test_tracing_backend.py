@@ -17,6 +17,9 @@ from tracer.trace import GuestInfo, TraceHeader, TraceWriter, open_trace
 from tracer.trace.format import OP_SPECS, Kind, ValueSpec
 from tracer.tracing import TracingBackend, tracing_backend
 
+# Every test runs on both recording paths, the C one and the Python one.
+pytestmark = pytest.mark.usefixtures("recorder")
+
 HEADER = TraceHeader(
     guest=GuestInfo("g.wasm", 10, "00" * 32, "preview2", "g.wasm"),
     argv=("g.wasm",),
@@ -220,6 +223,7 @@ def test_bulk_data_read_back_exactly_even_when_digests_collide(
     if digest == "colliding":
         # Every block gets the same digest: dedup must fall back on comparing contents.
         monkeypatch.setattr("tracer.tracing.xxh3_64_intdigest", lambda data: 7)
+        monkeypatch.setattr("tracer.trace.writer.xxh3_64_intdigest", lambda data: 7)
     ops = {op.name: op for op in OPERATIONS}
     blocks = [bytes([n]) * 4096 for n in range(3)] + [b"\0" * 4095 + b"\1"]
     order = [0, 1, 0, 2, 3, 2, 1, 0, 3, 3] * 3

@@ -165,6 +165,9 @@ class TracingBackend:
                 WasiError,
             )
             method.__qualname__ = f"TracingBackend.{op.name}"
+            if writer.native is not None:
+                # The same recording in C; the Python method lends it its signature.
+                method = writer.native.recorder(op.code, call, op.params, method)
             setattr(self, op.name, method)
 
     def __repr__(self) -> str:

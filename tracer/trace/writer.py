@@ -1,9 +1,13 @@
 """Writing a trace: `TraceWriter` encodes events as they come and writes checksummed chunks.
 
-The hot path is shaped for `tracer.tracing.TracingBackend`: an event is four values appended to
-`TraceWriter.values` (flag, encoded arguments, encoded outcome, duration in microseconds), already
-in their stored form, so a chunk is written with one msgpack call. Interned values are looked up
-in the dicts of `Tables` by the caller and defined through its methods on a miss.
+Events reach the writer by one of two equal paths, chosen when it is made:
+- native (the default where `tracer._record` was built): a C `Recording` encodes each event into
+  msgpack bytes as it happens (see tracer/_record.c); `TracingBackend` gets C recorders from it.
+- Python: an event is four values appended to `TraceWriter.values` (flag, encoded arguments,
+  encoded outcome, duration in microseconds), already in their stored form, so a chunk is
+  written with one msgpack call. `TracingBackend`'s generated methods extend that list.
+Both give the same bytes (tests/test_native_recorder.py). Interned values are looked up in the
+dicts of `Tables` and defined through its methods on a miss, by either path.
 
 A chunk is written every `CHUNK_EVENTS` events, as soon as `CHUNK_BULK_BYTES` of new bulk data are
 pending, on `flush()`, and at `close()`, each with one unbuffered write(), so whatever was written
@@ -22,13 +26,13 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgpack
 from xxhash import xxh3_64_intdigest
 
 from tracer.backend import DescriptorStat, DirectoryEntry
-from tracer.errors import ErrorCode
+from tracer.errors import ErrorCode, WasiError
 from tracer.operations import OPERATIONS
 from tracer.trace.format import (
     CHUNK_BULK_BYTES,
@@ -45,6 +49,15 @@ from tracer.trace.format import (
     header_frame,
     trailer,
 )
+
+_Recording: type[Recording] | None
+try:
+    from tracer._record import Recording as _Recording
+except ImportError:  # built without a C compiler: the Python path does the same, more slowly
+    _Recording = None
+
+if TYPE_CHECKING:
+    from tracer._record import Recording
 
 # Bounds on the writer's memory (see the module docstring).
 MAX_INTERNED_STRINGS = 1 << 20
@@ -216,7 +229,9 @@ class Tables:
 class TraceWriter:
     """Writes one trace file. Use `record()` (or `TracingBackend`), then `close(exit_status)`."""
 
-    def __init__(self, path: str | Path, header: TraceHeader) -> None:
+    def __init__(self, path: str | Path, header: TraceHeader, native: bool | None = None) -> None:
+        """`native`: record through tracer._record (default: where it is built, unless the
+        environment sets WASITRACE_PURE_PYTHON)."""
         self.path = Path(path)
         self.header = header
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -227,12 +242,33 @@ class TraceWriter:
         self._index: list[int] = []
         self._counts: Counter[int] = Counter()
         self._closed = False
+        # One packer for the writer's life: `msgpack.packb` makes a new one, with a fresh
+        # buffer, every call, which costs more than packing a chunk's events.
+        packer = msgpack.Packer()
+        self._pack = packer.pack
+        self._array_header = packer.pack_array_header
         self.tables = Tables(self.flush)
         self._chunk_firsts = self.tables.firsts()
         # The pending events, EVENT_FIELDS values each. TracingBackend's generated methods
         # extend this very list and flush when it reaches `chunk_values`.
         self.values: list[Any] = []
         self.chunk_values = CHUNK_EVENTS * EVENT_FIELDS
+        if native is None:
+            native = _Recording is not None and not os.environ.get("WASITRACE_PURE_PYTHON")
+        self.native: Recording | None = None
+        if native:
+            if _Recording is None:
+                raise RuntimeError("tracer._record was not built; record with native=False.")
+            self.native = _Recording(
+                self.tables,
+                self.flush,
+                ERROR_INDEX,
+                WasiError,
+                xxh3_64_intdigest,
+                [bytes([*(p.kind for p in spec.params), spec.result.kind]) for spec in OP_SPECS],
+                CHUNK_EVENTS,
+                INLINE_BYTES,
+            )
         self._arg_encoders: list[tuple[tuple[int, Callable[[Any], Any]], ...]] = []
         self._result_encoders: list[Callable[[Any], Any] | None] = []
         for spec in OP_SPECS:
@@ -256,6 +292,10 @@ class TraceWriter:
         """Record one call: its arguments, its result `ok` or its error code `err`, its time."""
         if self._closed:
             raise ValueError(f"The trace writer for {self.path} is closed.")
+        if self.native is not None:
+            error = None if err is None else ERROR_INDEX[err]
+            self.native.record(op_code, args, ok, error, duration_ns // 1000)
+            return
         encoded = list(args)
         for i, enc in self._arg_encoders[op_code]:
             encoded[i] = enc(encoded[i])
@@ -270,19 +310,30 @@ class TraceWriter:
 
     @property
     def events_recorded(self) -> int:
+        if self.native is not None:
+            return self._seq + self.native.pending
         return self._seq + len(self.values) // EVENT_FIELDS
 
     def flush(self) -> None:
         """Write the pending events and definitions as one chunk (nothing if there are none)."""
         values = self.values
+        native = self.native
+        n_events = len(values) // EVENT_FIELDS if native is None else native.pending
         strings, blobs, stats = self.tables.take()
-        if not values and not blobs and not strings and not stats:
+        if not n_events and not blobs and not strings and not stats:
             return
         if self._closed:
             raise ValueError(f"The trace writer for {self.path} is closed.")
-        n_events = len(values) // EVENT_FIELDS
+        if native is None:
+            events = self._pack(values)
+            self._counts.update(values[0::EVENT_FIELDS])
+            # Cleared in place: generated methods hold this very list.
+            values.clear()
+        else:
+            payload, n_events = native.take()
+            events = self._array_header(n_events * EVENT_FIELDS) + payload
         first_string, first_blob, first_stat = self._chunk_firsts
-        body = msgpack.packb(
+        body = self._pack(
             [
                 self._seq,
                 n_events,
@@ -293,12 +344,9 @@ class TraceWriter:
                 first_stat,
                 stats,
                 # Packed apart so a reader after a definition need not decode the events.
-                msgpack.packb(values),
+                events,
             ]
         )
-        self._counts.update(values[0::EVENT_FIELDS])
-        # Cleared in place: generated methods hold this very list.
-        values.clear()
         self._index.extend((self._offset, self._seq, first_string, first_blob, first_stat))
         self._chunk_firsts = self.tables.firsts()
         self._seq += n_events
@@ -314,6 +362,8 @@ class TraceWriter:
         self.flush()
         self._closed = True
         counts = self._counts
+        if self.native is not None:
+            counts = Counter(dict(enumerate(self.native.counts())))
         n_ops = len(OPERATIONS)
         footer = {
             "exit_status": exit_status,
