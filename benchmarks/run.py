@@ -10,6 +10,7 @@ The guest `tests/guests/bench_calls.c` makes N host calls of one kind; a call co
     dir         wasitrace, the guest's /data a host directory
     mem-plain   like mem, with host functions defined through wasmtime's public API
     record      wasitrace recording a trace over a host directory
+    record-py   the same, recording through the pure-Python path instead of tracer._record
     replay      wasitrace replaying that trace (needs record to run first)
 
 Times are the best of R repeats, in microseconds a call; the modes take turns within each
@@ -87,7 +88,7 @@ def _ours(module_path: Path, mount: Callable[[], Mount], plain: bool = False) ->
     return run
 
 
-def _record(module_path: Path, workdir: Path, traces: Path) -> Runner:
+def _record(module_path: Path, workdir: Path, traces: Path, native: bool | None = None) -> Runner:
     """Record over a host directory; each run's trace is kept for the replay mode."""
     engine = make_engine()
     module = wasmtime.Module.from_file(engine, str(module_path))
@@ -96,7 +97,9 @@ def _record(module_path: Path, workdir: Path, traces: Path) -> Runner:
         path = traces / f"{argv[1]}-{argv[2]}.wtrace"
         sandbox = Sandbox(HostSystem(argv, []), [Mount("/data", HostDirBackend(workdir))])
         start = time.perf_counter()
-        writer = TraceWriter(path, TraceHeader.for_guest(module_path, "preview1", argv))
+        writer = TraceWriter(
+            path, TraceHeader.for_guest(module_path, "preview1", argv), native=native
+        )
         outcome = run_module(engine, module, tracing_backend(sandbox, writer))
         writer.close(outcome.exit_status, outcome.trap)
         elapsed = time.perf_counter() - start
@@ -143,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=20000)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--modes", default="wasmtime,mem,dir,record,replay,mem-plain")
+    parser.add_argument("--ops", default=",".join(OPS), help="which of: " + ", ".join(OPS))
+    parser.add_argument("--modes", default="wasmtime,mem,dir,record,replay,record-py,mem-plain")
     ns = parser.parse_args(argv)
 
     module_path = build("bench_calls")
@@ -157,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             "dir": _ours(module_path, lambda: Mount("/data", HostDirBackend(workdir))),
             "mem-plain": _ours(module_path, lambda: Mount("/data", MemoryBackend()), plain=True),
             "record": _record(module_path, workdir, traces),
+            "record-py": _record(module_path, workdir, traces / "py", native=False),
             "replay": _replay(module_path, traces),
         }
         chosen = [m for m in ns.modes.split(",") if m]
@@ -165,23 +170,33 @@ def main(argv: list[str] | None = None) -> int:
             chosen.remove("replay")
             chosen.insert(chosen.index("record") + 1, "replay")
         runners = {mode: modes[mode] for mode in chosen}
-        by_op = {op: _measure(runners, module_path.name, op, ns.calls, ns.repeat) for op in OPS}
-        results = {mode: {op: by_op[op][mode] for op in OPS} for mode in chosen}
+        ops = [op for op in ns.ops.split(",") if op]
+        unknown = sorted(set(ops) - set(OPS))
+        if unknown:
+            parser.error(f"unknown --ops {', '.join(unknown)}; choose from {', '.join(OPS)}")
+        by_op = {op: _measure(runners, module_path.name, op, ns.calls, ns.repeat) for op in ops}
+        results = {mode: {op: by_op[op][mode] for op in ops} for mode in chosen}
 
     base = chosen[0]
     print(f"bench_calls, {ns.calls} calls an op, best of {ns.repeat}; us a call (ratio to {base})")
     print(f"{'op':<8}" + "".join(f"{m:>22}" for m in chosen))
-    for op in OPS:
+    for op in ops:
         cells = []
         for mode in chosen:
             cost = results[mode][op][0]
             ratio = cost / results[base][op][0] if results[base][op][0] > 0 else float("nan")
             cells.append(f"{cost:>12.2f} ({ratio:>6.2f}x)")
         print(f"{op:<8}" + "".join(f"{c:>22}" for c in cells))
+    if "mix" not in ops:
+        return 0
     print("wall time of the 'mix' run (6 calls an iteration):")
     for mode in chosen:
         wall = results[mode]["mix"][1]
         print(f"  {mode:<10} {wall:8.3f} s  ({wall / results[base]['mix'][1]:.2f}x {base})")
+    for mode in ("record", "record-py"):
+        if mode in chosen and "dir" in chosen:
+            ratio = results[mode]["mix"][1] / results["dir"]["mix"][1]
+            print(f"{mode} against run over the same directory: {ratio:.2f}x the wall time")
     return 0
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import NATIVE_BUILT
-from tests.test_trace_format import HEADER, SAMPLE, duration_ns
+from tests.test_trace_format import HEADER, SAMPLE, T0, duration_ns
 from tests.test_tracing_backend import Scripted, script
 from tracer.backend import DescriptorStat, DescriptorType, DirectoryEntry
 from tracer.errors import ErrorCode, WasiError
@@ -73,7 +73,9 @@ def _busy_script(seed: int, n: int) -> list[tuple[Any, tuple[Any, ...], Any]]:
         if r < 0.3:
             calls.append((ops["read"], (5, 4096, i * 7), rng.choice(blocks)))
         elif r < 0.45:
-            st = DescriptorStat(2049, 100 + i % 9, DescriptorType.REGULAR_FILE, 1, i, i, i, i)
+            times = (T0 + i, None if i % 7 == 0 else T0 - 3 * i, T0 + 2 * i)
+            kind = rng.choice([DescriptorType.REGULAR_FILE, DescriptorType.DIRECTORY])
+            st = DescriptorStat(2049 + i % 2, 100 + i % 9, kind, 1 + i % 3, i, *times)
             calls.append((ops["stat"], (5,), st))
         elif r < 0.6:
             calls.append(
@@ -101,15 +103,22 @@ def test_tracing_backend_writes_the_same_trace_natively(tmp_path: Path, calls: s
 
 
 @needs_native
-def test_writer_record_gives_identical_bytes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("calls", ["sample", "busy"])
+def test_writer_record_gives_identical_bytes(tmp_path: Path, calls: str) -> None:
     # With the durations given, not measured, the files must be equal byte for byte.
     big = random.Random(3).randbytes(CHUNK_BULK_BYTES + 5)
-    calls = SAMPLE * 40 + [("read", (5, len(big), 0), big)] * 3 + SAMPLE
+    if calls == "sample":
+        made = SAMPLE * 40 + [("read", (5, len(big), 0), big)] * 3 + SAMPLE
+    else:
+        made = [
+            (op.name, args, outcome.code if isinstance(outcome, WasiError) else outcome)
+            for op, args, outcome in _busy_script(11, 5000)
+        ]
     files = []
     for native in (True, False):
         path = tmp_path / f"{native}.wtrace"
         with TraceWriter(path, HEADER, native=native) as writer:
-            for i, (name, args, outcome) in enumerate(calls):
+            for i, (name, args, outcome) in enumerate(made):
                 err = outcome if isinstance(outcome, ErrorCode) else None
                 ok = None if err else outcome
                 writer.record(BY_NAME[name].code, args, ok, err, duration_ns(i) * (i % 5000))

@@ -187,6 +187,8 @@ typedef struct {
     PyObject *strings, *blobs, *stats;              /* the dicts of Tables */
     PyObject *def_string, *def_blob, *def_stat, *entries; /* Tables methods, on a miss */
     PyObject *flush, *errors, *wasi_error, *digest, *code_name;
+    PyObject *tables;       /* for the stat definitions' state, which Tables.take() resets */
+    Py_ssize_t max_stats;   /* MAX_INTERNED_STATS */
     unsigned char kinds[MAX_OPS][MAX_PARAMS + 1]; /* per op: param kinds, then the result's */
     unsigned char nparams[MAX_OPS];
     int n_ops;
@@ -207,6 +209,7 @@ static int rec_traverse(Recording *self, visitproc visit, void *arg) {
     Py_VISIT(self->errors);
     Py_VISIT(self->wasi_error);
     Py_VISIT(self->digest);
+    Py_VISIT(self->tables);
     return 0;
 }
 
@@ -222,6 +225,7 @@ static int rec_clear(Recording *self) {
     Py_CLEAR(self->errors);
     Py_CLEAR(self->wasi_error);
     Py_CLEAR(self->digest);
+    Py_CLEAR(self->tables);
     return 0;
 }
 
@@ -239,6 +243,8 @@ static PyObject *rec_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     return (PyObject *)self;
 }
 
+static int intern_names(void);
+
 static int get_attr(PyObject *tables, const char *name, PyObject **out) {
     *out = PyObject_GetAttrString(tables, name);
     return *out ? 0 : -1;
@@ -246,12 +252,15 @@ static int get_attr(PyObject *tables, const char *name, PyObject **out) {
 
 static int rec_init(Recording *self, PyObject *args, PyObject *kw) {
     PyObject *tables, *flush, *errors, *wasi_error, *digest, *op_kinds;
-    Py_ssize_t chunk_events, inline_bytes;
-    if (!PyArg_ParseTuple(args, "OOO!OOO!nn", &tables, &flush, &PyDict_Type, &errors,
+    Py_ssize_t chunk_events, inline_bytes, max_stats;
+    if (!PyArg_ParseTuple(args, "OOO!OOO!nnn", &tables, &flush, &PyDict_Type, &errors,
                           &wasi_error, &digest, &PyList_Type, &op_kinds, &chunk_events,
-                          &inline_bytes))
+                          &inline_bytes, &max_stats))
         return -1;
     rec_clear(self);
+    Py_INCREF(tables);
+    self->tables = tables;
+    self->max_stats = max_stats;
     if (get_attr(tables, "strings", &self->strings) || get_attr(tables, "blobs", &self->blobs) ||
         get_attr(tables, "stats", &self->stats) || get_attr(tables, "string", &self->def_string) ||
         get_attr(tables, "blob", &self->def_blob) || get_attr(tables, "stat", &self->def_stat) ||
@@ -270,6 +279,7 @@ static int rec_init(Recording *self, PyObject *args, PyObject *kw) {
     Py_INCREF(digest);
     self->digest = digest;
     if (!self->code_name && !(self->code_name = PyUnicode_InternFromString("code"))) return -1;
+    if (intern_names() < 0) return -1;
     Py_ssize_t n_ops = PyList_GET_SIZE(op_kinds);
     if (n_ops > MAX_OPS / 2 - 1) {
         PyErr_SetString(PyExc_ValueError, "too many operations for one-byte event flags");
@@ -297,6 +307,101 @@ static int rec_init(Recording *self, PyObject *args, PyObject *kw) {
     self->chunk_events = chunk_events;
     self->inline_bytes = inline_bytes;
     return 0;
+}
+
+/* -- stat definitions: Tables.stat, in C ---------------------------------------------------
+ * The same steps in the same order as tracer.trace.writer.Tables.stat (which stays the
+ * definition: tests/test_native_recorder.py compares the bytes), on the state that Tables
+ * keeps: the id counter, the definitions list of the chunk being filled, and the delta bases
+ * that Tables.take() resets for each chunk. */
+static PyObject *s_n_stats, *s_new_stats, *s_base_device, *s_base_inode, *s_base_time;
+
+static int intern_names(void) {
+    if (s_n_stats) return 0;
+    s_n_stats = PyUnicode_InternFromString("n_stats");
+    s_new_stats = PyUnicode_InternFromString("new_stats");
+    s_base_device = PyUnicode_InternFromString("_base_device");
+    s_base_inode = PyUnicode_InternFromString("_base_inode");
+    s_base_time = PyUnicode_InternFromString("_base_time");
+    return s_n_stats && s_new_stats && s_base_device && s_base_inode && s_base_time ? 0 : -1;
+}
+
+/* value - base, or None for a missing timestamp (then the base stays). */
+static PyObject *delta(PyObject *value, PyObject **base) {
+    if (value == Py_None) {
+        Py_INCREF(Py_None);
+        return Py_None;
+    }
+    PyObject *d = PyNumber_Subtract(value, *base);
+    if (d) {
+        Py_INCREF(value);
+        Py_SETREF(*base, value);
+    }
+    return d;
+}
+
+static PyObject *define_stat(Recording *self, PyObject *value) {
+    if (!PyTuple_Check(value) || PyTuple_GET_SIZE(value) != 8)
+        return PyObject_CallOneArg(self->def_stat, value); /* let Python say what is wrong */
+    PyObject *t = self->tables, *sid = NULL, *next = NULL, *type_id = NULL;
+    PyObject *base_time = NULL, *fields[8] = {NULL}, *out = NULL, *defs = NULL;
+    if (PyDict_GET_SIZE(self->stats) >= self->max_stats) PyDict_Clear(self->stats);
+    if (!(sid = PyObject_GetAttr(t, s_n_stats))) goto done;
+    if (PyDict_SetItem(self->stats, value, sid) < 0) goto done;
+    long long n = PyLong_AsLongLong(sid);
+    if ((n == -1 && PyErr_Occurred()) || !(next = PyLong_FromLongLong(n + 1)) ||
+        PyObject_SetAttr(t, s_n_stats, next) < 0)
+        goto done;
+    PyObject **v = &PyTuple_GET_ITEM(value, 0);
+    /* the type's string id, defined first if new, as Tables.stat does */
+    type_id = PyDict_GetItemWithError(self->strings, v[2]);
+    if (type_id) {
+        Py_INCREF(type_id);
+    } else if (PyErr_Occurred() || !(type_id = PyObject_CallOneArg(self->def_string, v[2]))) {
+        goto done;
+    }
+    if (!(base_time = PyObject_GetAttr(t, s_base_time))) goto done;
+    if (!(fields[5] = delta(v[5], &base_time)) || !(fields[6] = delta(v[6], &base_time)) ||
+        !(fields[7] = delta(v[7], &base_time)) || PyObject_SetAttr(t, s_base_time, base_time) < 0)
+        goto done;
+    PyObject *base = PyObject_GetAttr(t, s_base_device);
+    if (!base) goto done;
+    fields[0] = PyNumber_Subtract(v[0], base);
+    Py_DECREF(base);
+    if (!fields[0] || !(base = PyObject_GetAttr(t, s_base_inode))) goto done;
+    fields[1] = PyNumber_Subtract(v[1], base);
+    Py_DECREF(base);
+    if (!fields[1]) goto done;
+    Py_INCREF(type_id);
+    fields[2] = type_id;
+    Py_INCREF(v[3]);
+    fields[3] = v[3];
+    Py_INCREF(v[4]);
+    fields[4] = v[4];
+    if (!(defs = PyObject_GetAttr(t, s_new_stats))) goto done;
+    for (int i = 0; i < 8; i++)
+        if (PyList_Append(defs, fields[i]) < 0) goto done;
+    if (PyObject_SetAttr(t, s_base_device, v[0]) < 0 || PyObject_SetAttr(t, s_base_inode, v[1]) < 0)
+        goto done;
+    Py_INCREF(sid);
+    out = sid;
+done:
+    Py_XDECREF(sid);
+    Py_XDECREF(next);
+    Py_XDECREF(type_id);
+    Py_XDECREF(base_time);
+    Py_XDECREF(defs);
+    for (int i = 0; i < 8; i++) Py_XDECREF(fields[i]);
+    return out;
+}
+
+static int pack_stat(Recording *self, Buf *b, PyObject *value) {
+    PyObject *id = PyDict_GetItemWithError(self->stats, value);
+    if (id) return pack_pylong(b, id);
+    if (PyErr_Occurred() || !(id = define_stat(self, value))) return -1;
+    int rc = pack_pylong(b, id);
+    Py_DECREF(id);
+    return rc;
 }
 
 /* An id from an interning dict, or from the Tables method that defines it on a miss. */
@@ -363,7 +468,7 @@ static int pack_value(Recording *self, Buf *b, int kind, PyObject *value) {
     case K_BYTES:
         return pack_bytes(self, b, value);
     case K_STAT:
-        return pack_interned(b, self->stats, self->def_stat, value);
+        return pack_stat(self, b, value);
     case K_ENTRIES: {
         PyObject *flat = PyObject_CallOneArg(self->entries, value);
         if (!flat) return -1;

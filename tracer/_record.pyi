@@ -15,6 +15,7 @@ class Recording:
         op_kinds: list[bytes],
         chunk_events: int,
         inline_bytes: int,
+        max_stats: int,
         /,
     ) -> None: ...
     def take(self) -> tuple[bytes, int]: ...

@@ -268,6 +268,7 @@ class TraceWriter:
                 [bytes([*(p.kind for p in spec.params), spec.result.kind]) for spec in OP_SPECS],
                 CHUNK_EVENTS,
                 INLINE_BYTES,
+                MAX_INTERNED_STATS,
             )
         self._arg_encoders: list[tuple[tuple[int, Callable[[Any], Any]], ...]] = []
         self._result_encoders: list[Callable[[Any], Any] | None] = []
