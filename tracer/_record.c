@@ -10,8 +10,10 @@
  * may add (docs/dev/record-overhead.md).
  *
  * Two types:
- *   Recording(tables, flush, errors, wasi_error, digest, op_kinds, chunk_events, inline_bytes)
- *       the pending events of one TraceWriter; take() hands them over as (payload, count);
+ *   Recording(tables, flush, errors, wasi_error, digest, op_kinds, chunk_events, inline_bytes,
+ *             max_stats)
+ *       the pending events of one TraceWriter; take() hands them over as (payload, count),
+ *       take_stats() the chunk's stat definitions likewise (stats are interned here whole);
  *       record() encodes one event given as values; recorder() makes a Recorder.
  *   Recorder   one operation of one inner backend: calling it calls the inner backend and
  *       records the call. `__wrapped__` is the generated Python method with the operation's
@@ -185,10 +187,15 @@ static int pack_obj(Buf *b, PyObject *o, int depth) {
 typedef struct {
     PyObject_HEAD
     PyObject *strings, *blobs, *stats;              /* the dicts of Tables */
-    PyObject *def_string, *def_blob, *def_stat, *entries; /* Tables methods, on a miss */
+    PyObject *def_string, *def_blob, *entries; /* Tables methods, on a miss */
     PyObject *flush, *errors, *wasi_error, *digest, *code_name;
-    PyObject *tables;       /* for the stat definitions' state, which Tables.take() resets */
-    Py_ssize_t max_stats;   /* MAX_INTERNED_STATS */
+    /* Stat interning is done here whole (Tables.stat is the Python original): the next id,
+     * the definitions of the chunk being filled, already encoded, and their delta bases. */
+    long long n_stats;
+    Py_ssize_t max_stats, n_stat_values;
+    PyObject *base_device, *base_inode, *base_time;
+    Buf stat_defs;
+    PyObject *last_stat, *last_stat_id; /* the stat seen last and its id in `stats` */
     unsigned char kinds[MAX_OPS][MAX_PARAMS + 1]; /* per op: param kinds, then the result's */
     unsigned char nparams[MAX_OPS];
     int n_ops;
@@ -203,13 +210,12 @@ static int rec_traverse(Recording *self, visitproc visit, void *arg) {
     Py_VISIT(self->stats);
     Py_VISIT(self->def_string);
     Py_VISIT(self->def_blob);
-    Py_VISIT(self->def_stat);
     Py_VISIT(self->entries);
     Py_VISIT(self->flush);
     Py_VISIT(self->errors);
     Py_VISIT(self->wasi_error);
     Py_VISIT(self->digest);
-    Py_VISIT(self->tables);
+    Py_VISIT(self->last_stat);
     return 0;
 }
 
@@ -219,13 +225,13 @@ static int rec_clear(Recording *self) {
     Py_CLEAR(self->stats);
     Py_CLEAR(self->def_string);
     Py_CLEAR(self->def_blob);
-    Py_CLEAR(self->def_stat);
     Py_CLEAR(self->entries);
     Py_CLEAR(self->flush);
     Py_CLEAR(self->errors);
     Py_CLEAR(self->wasi_error);
     Py_CLEAR(self->digest);
-    Py_CLEAR(self->tables);
+    Py_CLEAR(self->last_stat);
+    Py_CLEAR(self->last_stat_id);
     return 0;
 }
 
@@ -233,17 +239,24 @@ static void rec_dealloc(Recording *self) {
     PyObject_GC_UnTrack(self);
     rec_clear(self);
     Py_XDECREF(self->code_name);
+    Py_XDECREF(self->base_device);
+    Py_XDECREF(self->base_inode);
+    Py_XDECREF(self->base_time);
     if (self->events.data != self->events.local) PyMem_Free(self->events.data);
+    if (self->stat_defs.data != self->stat_defs.local) PyMem_Free(self->stat_defs.data);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 static PyObject *rec_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     Recording *self = (Recording *)type->tp_alloc(type, 0);
-    if (self) buf_init(&self->events);
+    if (self) {
+        buf_init(&self->events);
+        buf_init(&self->stat_defs);
+    }
     return (PyObject *)self;
 }
 
-static int intern_names(void);
+static int reset_bases(Recording *self);
 
 static int get_attr(PyObject *tables, const char *name, PyObject **out) {
     *out = PyObject_GetAttrString(tables, name);
@@ -258,13 +271,11 @@ static int rec_init(Recording *self, PyObject *args, PyObject *kw) {
                           &inline_bytes, &max_stats))
         return -1;
     rec_clear(self);
-    Py_INCREF(tables);
-    self->tables = tables;
     self->max_stats = max_stats;
+    if (reset_bases(self) < 0) return -1;
     if (get_attr(tables, "strings", &self->strings) || get_attr(tables, "blobs", &self->blobs) ||
         get_attr(tables, "stats", &self->stats) || get_attr(tables, "string", &self->def_string) ||
-        get_attr(tables, "blob", &self->def_blob) || get_attr(tables, "stat", &self->def_stat) ||
-        get_attr(tables, "entries", &self->entries))
+        get_attr(tables, "blob", &self->def_blob) || get_attr(tables, "entries", &self->entries))
         return -1;
     if (!PyDict_Check(self->strings) || !PyDict_Check(self->blobs) || !PyDict_Check(self->stats)) {
         PyErr_SetString(PyExc_TypeError, "Recording needs the dicts of a Tables");
@@ -279,7 +290,6 @@ static int rec_init(Recording *self, PyObject *args, PyObject *kw) {
     Py_INCREF(digest);
     self->digest = digest;
     if (!self->code_name && !(self->code_name = PyUnicode_InternFromString("code"))) return -1;
-    if (intern_names() < 0) return -1;
     Py_ssize_t n_ops = PyList_GET_SIZE(op_kinds);
     if (n_ops > MAX_OPS / 2 - 1) {
         PyErr_SetString(PyExc_ValueError, "too many operations for one-byte event flags");
@@ -309,98 +319,113 @@ static int rec_init(Recording *self, PyObject *args, PyObject *kw) {
     return 0;
 }
 
-/* -- stat definitions: Tables.stat, in C ---------------------------------------------------
- * The same steps in the same order as tracer.trace.writer.Tables.stat (which stays the
- * definition: tests/test_native_recorder.py compares the bytes), on the state that Tables
- * keeps: the id counter, the definitions list of the chunk being filled, and the delta bases
- * that Tables.take() resets for each chunk. */
-static PyObject *s_n_stats, *s_new_stats, *s_base_device, *s_base_inode, *s_base_time;
+static int pack_interned(Buf *b, PyObject *table, PyObject *define, PyObject *value);
 
-static int intern_names(void) {
-    if (s_n_stats) return 0;
-    s_n_stats = PyUnicode_InternFromString("n_stats");
-    s_new_stats = PyUnicode_InternFromString("new_stats");
-    s_base_device = PyUnicode_InternFromString("_base_device");
-    s_base_inode = PyUnicode_InternFromString("_base_inode");
-    s_base_time = PyUnicode_InternFromString("_base_time");
-    return s_n_stats && s_new_stats && s_base_device && s_base_inode && s_base_time ? 0 : -1;
+/* -- stat definitions: Tables.stat, in C ---------------------------------------------------
+ * The same steps in the same order as tracer.trace.writer.Tables.stat, which stays the
+ * definition (tests/test_native_recorder.py compares the bytes): a new stat gets the next id and
+ * its fields are appended to the chunk's definitions, device, inode and timestamps as deltas
+ * from the previous definition in the same chunk. Here the definitions are encoded at once;
+ * take_stats() hands them to TraceWriter.flush and starts the bases anew, as Tables.take does. */
+static int reset_bases(Recording *self) {
+    PyObject *zero = PyLong_FromLong(0);
+    if (!zero) return -1;
+    Py_INCREF(zero);
+    Py_INCREF(zero);
+    Py_XSETREF(self->base_device, zero);
+    Py_XSETREF(self->base_inode, zero);
+    Py_XSETREF(self->base_time, zero);
+    self->stat_defs.len = 0;
+    self->n_stat_values = 0;
+    return 0;
 }
 
-/* value - base, or None for a missing timestamp (then the base stays). */
-static PyObject *delta(PyObject *value, PyObject **base) {
-    if (value == Py_None) {
-        Py_INCREF(Py_None);
-        return Py_None;
-    }
+/* Encodes value - *base (nil for a missing timestamp, which leaves the base as it is) and
+ * makes value the base if `move`. */
+static int pack_delta(Buf *b, PyObject *value, PyObject **base, int move) {
+    if (value == Py_None) return put_byte(b, 0xC0);
     PyObject *d = PyNumber_Subtract(value, *base);
-    if (d) {
+    if (!d) return -1;
+    int rc = pack_obj(b, d, 0);
+    Py_DECREF(d);
+    if (rc == 0 && move) {
         Py_INCREF(value);
         Py_SETREF(*base, value);
     }
-    return d;
+    return rc;
 }
 
 static PyObject *define_stat(Recording *self, PyObject *value) {
-    if (!PyTuple_Check(value) || PyTuple_GET_SIZE(value) != 8)
-        return PyObject_CallOneArg(self->def_stat, value); /* let Python say what is wrong */
-    PyObject *t = self->tables, *sid = NULL, *next = NULL, *type_id = NULL;
-    PyObject *base_time = NULL, *fields[8] = {NULL}, *out = NULL, *defs = NULL;
-    if (PyDict_GET_SIZE(self->stats) >= self->max_stats) PyDict_Clear(self->stats);
-    if (!(sid = PyObject_GetAttr(t, s_n_stats))) goto done;
-    if (PyDict_SetItem(self->stats, value, sid) < 0) goto done;
-    long long n = PyLong_AsLongLong(sid);
-    if ((n == -1 && PyErr_Occurred()) || !(next = PyLong_FromLongLong(n + 1)) ||
-        PyObject_SetAttr(t, s_n_stats, next) < 0)
-        goto done;
-    PyObject **v = &PyTuple_GET_ITEM(value, 0);
-    /* the type's string id, defined first if new, as Tables.stat does */
-    type_id = PyDict_GetItemWithError(self->strings, v[2]);
-    if (type_id) {
-        Py_INCREF(type_id);
-    } else if (PyErr_Occurred() || !(type_id = PyObject_CallOneArg(self->def_string, v[2]))) {
-        goto done;
+    if (!PyTuple_Check(value) || PyTuple_GET_SIZE(value) != 8) {
+        PyErr_Format(PyExc_TypeError, "a stat must be a DescriptorStat, not %R", value);
+        return NULL;
     }
-    if (!(base_time = PyObject_GetAttr(t, s_base_time))) goto done;
-    if (!(fields[5] = delta(v[5], &base_time)) || !(fields[6] = delta(v[6], &base_time)) ||
-        !(fields[7] = delta(v[7], &base_time)) || PyObject_SetAttr(t, s_base_time, base_time) < 0)
-        goto done;
-    PyObject *base = PyObject_GetAttr(t, s_base_device);
-    if (!base) goto done;
-    fields[0] = PyNumber_Subtract(v[0], base);
-    Py_DECREF(base);
-    if (!fields[0] || !(base = PyObject_GetAttr(t, s_base_inode))) goto done;
-    fields[1] = PyNumber_Subtract(v[1], base);
-    Py_DECREF(base);
-    if (!fields[1]) goto done;
-    Py_INCREF(type_id);
-    fields[2] = type_id;
-    Py_INCREF(v[3]);
-    fields[3] = v[3];
-    Py_INCREF(v[4]);
-    fields[4] = v[4];
-    if (!(defs = PyObject_GetAttr(t, s_new_stats))) goto done;
-    for (int i = 0; i < 8; i++)
-        if (PyList_Append(defs, fields[i]) < 0) goto done;
-    if (PyObject_SetAttr(t, s_base_device, v[0]) < 0 || PyObject_SetAttr(t, s_base_inode, v[1]) < 0)
-        goto done;
-    Py_INCREF(sid);
-    out = sid;
-done:
-    Py_XDECREF(sid);
-    Py_XDECREF(next);
-    Py_XDECREF(type_id);
-    Py_XDECREF(base_time);
-    Py_XDECREF(defs);
-    for (int i = 0; i < 8; i++) Py_XDECREF(fields[i]);
-    return out;
+    if (PyDict_GET_SIZE(self->stats) >= self->max_stats) {
+        PyDict_Clear(self->stats);
+        Py_CLEAR(self->last_stat);
+        Py_CLEAR(self->last_stat_id);
+    }
+    PyObject *sid = PyLong_FromLongLong(self->n_stats);
+    if (!sid) return NULL;
+    if (PyDict_SetItem(self->stats, value, sid) < 0) {
+        Py_DECREF(sid);
+        return NULL;
+    }
+    self->n_stats++;
+    PyObject **v = &PyTuple_GET_ITEM(value, 0);
+    Buf *b = &self->stat_defs;
+    /* device, inode, then the type's string id (defined first if new, as Tables.stat does) */
+    Buf fields;
+    buf_init(&fields);
+    int rc = pack_delta(&fields, v[0], &self->base_device, 0);
+    if (rc == 0) rc = pack_delta(&fields, v[1], &self->base_inode, 0);
+    if (rc == 0) rc = pack_interned(&fields, self->strings, self->def_string, v[2]);
+    if (rc == 0) rc = pack_obj(&fields, v[3], 0);
+    if (rc == 0) rc = pack_obj(&fields, v[4], 0);
+    for (int i = 5; rc == 0 && i < 8; i++) rc = pack_delta(&fields, v[i], &self->base_time, 1);
+    if (rc == 0) rc = buf_put(b, fields.data, fields.len);
+    buf_free(&fields);
+    if (rc < 0) {
+        Py_DECREF(sid);
+        return NULL;
+    }
+    Py_INCREF(v[0]);
+    Py_SETREF(self->base_device, v[0]);
+    Py_INCREF(v[1]);
+    Py_SETREF(self->base_inode, v[1]);
+    self->n_stat_values += 8;
+    return sid;
+}
+
+/* Equal as tuples are, field by field: what a dict lookup would find equal. */
+static int same_stat(PyObject *a, PyObject *b) {
+    if (!a || !PyTuple_Check(b) || Py_TYPE(a) != Py_TYPE(b) ||
+        PyTuple_GET_SIZE(a) != PyTuple_GET_SIZE(b))
+        return 0;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(a); i++) {
+        int eq = PyObject_RichCompareBool(PyTuple_GET_ITEM(a, i), PyTuple_GET_ITEM(b, i), Py_EQ);
+        if (eq <= 0) return eq;
+    }
+    return 1;
 }
 
 static int pack_stat(Recording *self, Buf *b, PyObject *value) {
+    /* A guest that stats a file again before it changes gets the same stat: compared with the
+     * last one, it needs no hashing of its eight fields. The table is only ever cleared
+     * whole (which forgets the last stat too), so the last stat's id is still its id there. */
+    int same = same_stat(self->last_stat, value);
+    if (same < 0) return -1;
+    if (same) return pack_pylong(b, self->last_stat_id);
     PyObject *id = PyDict_GetItemWithError(self->stats, value);
-    if (id) return pack_pylong(b, id);
-    if (PyErr_Occurred() || !(id = define_stat(self, value))) return -1;
+    if (id) {
+        Py_INCREF(id);
+    } else if (PyErr_Occurred() || !(id = define_stat(self, value))) {
+        return -1;
+    }
     int rc = pack_pylong(b, id);
-    Py_DECREF(id);
+    Py_INCREF(value);
+    Py_XSETREF(self->last_stat, value);
+    Py_XSETREF(self->last_stat_id, id);
     return rc;
 }
 
@@ -525,6 +550,17 @@ static PyObject *rec_take(Recording *self, PyObject *unused) {
     return out;
 }
 
+static PyObject *rec_take_stats(Recording *self, PyObject *unused) {
+    PyObject *payload = PyBytes_FromStringAndSize(self->stat_defs.data, self->stat_defs.len);
+    if (!payload) return NULL;
+    PyObject *out = Py_BuildValue("(Nn)", payload, self->n_stat_values);
+    if (!out || reset_bases(self) < 0) {
+        Py_XDECREF(out);
+        return NULL;
+    }
+    return out;
+}
+
 static PyObject *rec_counts(Recording *self, PyObject *unused) {
     PyObject *list = PyList_New(2 * self->n_ops);
     if (!list) return NULL;
@@ -587,6 +623,8 @@ static PyObject *rec_get_pending(Recording *self, void *closure) {
 static PyMethodDef rec_methods[] = {
     {"take", (PyCFunction)rec_take, METH_NOARGS,
      "take() -> (payload, count): the pending events' msgpack items; starts anew."},
+    {"take_stats", (PyCFunction)rec_take_stats, METH_NOARGS,
+     "take_stats() -> (payload, count): the chunk's stat definitions, as msgpack items."},
     {"counts", (PyCFunction)rec_counts, METH_NOARGS,
      "counts() -> list: events recorded so far, by flag."},
     {"record", (PyCFunction)rec_record, METH_VARARGS,
@@ -596,8 +634,19 @@ static PyMethodDef rec_methods[] = {
     {NULL},
 };
 
+static PyObject *rec_get_n_stats(Recording *self, void *closure) {
+    return PyLong_FromLongLong(self->n_stats);
+}
+
+static PyObject *rec_get_pending_stat_values(Recording *self, void *closure) {
+    return PyLong_FromSsize_t(self->n_stat_values);
+}
+
 static PyGetSetDef rec_getset[] = {
     {"pending", (getter)rec_get_pending, NULL, "events not yet taken", NULL},
+    {"n_stats", (getter)rec_get_n_stats, NULL, "stat ids given so far", NULL},
+    {"pending_stat_values", (getter)rec_get_pending_stat_values, NULL,
+     "values of the stat definitions not yet taken", NULL},
     {NULL},
 };
 

@@ -5,6 +5,8 @@ from typing import Any
 
 class Recording:
     pending: int
+    n_stats: int
+    pending_stat_values: int
     def __init__(
         self,
         tables: Any,
@@ -19,6 +21,7 @@ class Recording:
         /,
     ) -> None: ...
     def take(self) -> tuple[bytes, int]: ...
+    def take_stats(self) -> tuple[bytes, int]: ...
     def counts(self) -> list[int]: ...
     def record(
         self,

@@ -248,7 +248,6 @@ class TraceWriter:
         self._pack = packer.pack
         self._array_header = packer.pack_array_header
         self.tables = Tables(self.flush)
-        self._chunk_firsts = self.tables.firsts()
         # The pending events, EVENT_FIELDS values each. TracingBackend's generated methods
         # extend this very list and flush when it reaches `chunk_values`.
         self.values: list[Any] = []
@@ -270,6 +269,7 @@ class TraceWriter:
                 INLINE_BYTES,
                 MAX_INTERNED_STATS,
             )
+        self._chunk_firsts = self._firsts()
         self._arg_encoders: list[tuple[tuple[int, Callable[[Any], Any]], ...]] = []
         self._result_encoders: list[Callable[[Any], Any] | None] = []
         for spec in OP_SPECS:
@@ -319,37 +319,43 @@ class TraceWriter:
         """Write the pending events and definitions as one chunk (nothing if there are none)."""
         values = self.values
         native = self.native
-        n_events = len(values) // EVENT_FIELDS if native is None else native.pending
         strings, blobs, stats = self.tables.take()
-        if not n_events and not blobs and not strings and not stats:
+        if native is None:
+            n_events = len(values) // EVENT_FIELDS
+            n_stat_values = len(stats)
+        else:
+            n_events = native.pending
+            n_stat_values = native.pending_stat_values
+        if not n_events and not blobs and not strings and not n_stat_values:
             return
         if self._closed:
             raise ValueError(f"The trace writer for {self.path} is closed.")
+        pack = self._pack
+        first_string, first_blob, first_stat = self._chunk_firsts
+        head = [self._seq, n_events, first_string, strings, first_blob, blobs, first_stat]
         if native is None:
-            events = self._pack(values)
+            # The last item is packed apart so a reader after a definition need not decode
+            # the events.
+            body = pack([*head, stats, pack(values)])
             self._counts.update(values[0::EVENT_FIELDS])
             # Cleared in place: generated methods hold this very list.
             values.clear()
         else:
+            # The same msgpack as above, from the parts tracer._record has encoded already.
             payload, n_events = native.take()
+            stat_defs, n_stat_values = native.take_stats()
             events = self._array_header(n_events * EVENT_FIELDS) + payload
-        first_string, first_blob, first_stat = self._chunk_firsts
-        body = self._pack(
-            [
-                self._seq,
-                n_events,
-                first_string,
-                strings,
-                first_blob,
-                blobs,
-                first_stat,
-                stats,
-                # Packed apart so a reader after a definition need not decode the events.
-                events,
-            ]
-        )
+            body = b"".join(
+                (
+                    self._array_header(len(head) + 2),
+                    *(pack(item) for item in head),
+                    self._array_header(n_stat_values),
+                    stat_defs,
+                    pack(events),
+                )
+            )
         self._index.extend((self._offset, self._seq, first_string, first_blob, first_stat))
-        self._chunk_firsts = self.tables.firsts()
+        self._chunk_firsts = self._firsts()
         self._seq += n_events
         self._write(frame(KIND_CHUNK, body))
 
@@ -372,12 +378,17 @@ class TraceWriter:
             "counts": [counts[2 * i] + counts[2 * i + 1] for i in range(n_ops)],
             "errors": [counts[2 * i + 1] for i in range(n_ops)],
             "index": self._index,
-            "tables": list(self.tables.firsts()),
+            "tables": list(self._firsts()),
             "trap": trap,
         }
         footer_offset = self._offset
         self._write(frame(KIND_FOOTER, msgpack.packb(footer)) + trailer(footer_offset))
         self._file.close()
+
+    def _firsts(self) -> tuple[int, int, int]:
+        """The next string, blob and stat ids (stats are interned by tracer._record if native)."""
+        strings, blobs, stats = self.tables.firsts()
+        return strings, blobs, stats if self.native is None else self.native.n_stats
 
     @property
     def closed(self) -> bool:
