@@ -367,7 +367,22 @@ static PyObject *define_stat(Recording *self, PyObject *value) {
     }
     PyObject *sid = PyLong_FromLongLong(self->n_stats);
     if (!sid) return NULL;
-    if (PyDict_SetItem(self->stats, value, sid) < 0) {
+    /* Keyed by a plain tuple of the fields (equal to the stat and hashed alike): the collector
+     * stops tracking a tuple of numbers and strings, while every DescriptorStat kept would be
+     * traversed by each full collection. */
+    PyObject *key = PyTuple_New(8);
+    if (!key) {
+        Py_DECREF(sid);
+        return NULL;
+    }
+    for (int i = 0; i < 8; i++) {
+        PyObject *item = PyTuple_GET_ITEM(value, i);
+        Py_INCREF(item);
+        PyTuple_SET_ITEM(key, i, item);
+    }
+    int set = PyDict_SetItem(self->stats, key, sid);
+    Py_DECREF(key);
+    if (set < 0) {
         Py_DECREF(sid);
         return NULL;
     }
@@ -403,7 +418,19 @@ static int same_stat(PyObject *a, PyObject *b) {
         PyTuple_GET_SIZE(a) != PyTuple_GET_SIZE(b))
         return 0;
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(a); i++) {
-        int eq = PyObject_RichCompareBool(PyTuple_GET_ITEM(a, i), PyTuple_GET_ITEM(b, i), Py_EQ);
+        PyObject *x = PyTuple_GET_ITEM(a, i), *y = PyTuple_GET_ITEM(b, i);
+        if (x == y) continue;
+        if (PyLong_CheckExact(x) && PyLong_CheckExact(y)) {
+            /* fields of a stat fit in 64 bits; compare as C integers where they do */
+            int ox, oy;
+            long long vx = PyLong_AsLongLongAndOverflow(x, &ox);
+            long long vy = PyLong_AsLongLongAndOverflow(y, &oy);
+            if (!ox && !oy) {
+                if (vx != vy) return 0;
+                continue;
+            }
+        }
+        int eq = PyObject_RichCompareBool(x, y, Py_EQ);
         if (eq <= 0) return eq;
     }
     return 1;
