@@ -1,0 +1,107 @@
+"""Instructions per iteration of the 'mix' loop, by mode, counted by valgrind (callgrind).
+
+    python benchmarks/instructions.py [--modes dir,record,record-py] [--calls 2000,6000]
+
+Wall time on a shared virtual machine varies by ±30% from run to run, more than the effects
+being measured; an instruction count does not, so it shows what a change to the recorder saves.
+It misses what instructions do not show (cache misses, page faults, the system calls
+themselves), so the wall-time ratios of benchmarks/run.py stay the figures that count.
+
+Each mode runs the bench_calls guest's mix loop (see run.py) at two iteration counts in a fresh
+process under callgrind; the difference divided by the difference in iterations is the cost of
+one iteration, free of start-up and compilation. Needs valgrind (Debian: `apt install valgrind`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def run_once(mode: str, calls: int, workdir: Path) -> None:
+    """One mix run in this process: the body that callgrind counts."""
+    from tests.guestbuild import build
+    from tracer.backends.hostdir import HostDirBackend
+    from tracer.runner import make_engine, run_module
+    from tracer.sandbox import Mount, Sandbox
+    from tracer.system import HostSystem
+    from tracer.trace import TraceHeader, TraceWriter
+    from tracer.tracing import tracing_backend
+
+    module_path = build("bench_calls")
+    engine = make_engine()
+    import wasmtime
+
+    module = wasmtime.Module.from_file(engine, str(module_path))
+    argv = ["bench_calls", "mix", str(calls)]
+    sandbox = Sandbox(HostSystem(argv, []), [Mount("/data", HostDirBackend(workdir))])
+    if mode == "dir":
+        outcome = run_module(engine, module, sandbox)
+    else:
+        header = TraceHeader.for_guest(module_path, "preview1", argv)
+        writer = TraceWriter(workdir.parent / "t.wtrace", header, native=mode == "record")
+        outcome = run_module(engine, module, tracing_backend(sandbox, writer))
+        writer.close(outcome.exit_status)
+    if outcome.exit_status != 0:
+        raise SystemExit(f"guest ended badly: {outcome}")
+
+
+def count(mode: str, calls: int) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp) / "data"
+        workdir.mkdir()
+        out = Path(tmp) / "callgrind.out"
+        cmd = [
+            "valgrind",
+            "--tool=callgrind",
+            f"--callgrind-out-file={out}",
+            sys.executable,
+            __file__,
+            "--run-once",
+            mode,
+            str(calls),
+            str(workdir),
+        ]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        found = re.search(r"Collected : ([0-9,]+)", done.stderr)
+        if done.returncode != 0 or not found:
+            raise SystemExit(f"callgrind run of {mode} failed:\n{done.stderr[-2000:]}")
+        return int(found.group(1).replace(",", ""))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--modes", default="dir,record,record-py")
+    parser.add_argument("--calls", default="2000,6000", help="two iteration counts")
+    parser.add_argument("--run-once", nargs=3, metavar=("MODE", "CALLS", "WORKDIR"))
+    ns = parser.parse_args(argv)
+    if ns.run_once:
+        mode, calls, workdir = ns.run_once
+        run_once(mode, int(calls), Path(workdir))
+        return 0
+    if shutil.which("valgrind") is None:
+        parser.error("valgrind is not installed (Debian: apt install valgrind)")
+    low, high = (int(n) for n in ns.calls.split(","))
+    modes = [m for m in ns.modes.split(",") if m]
+    jobs = [(mode, n) for mode in modes for n in (low, high)]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        counts = dict(zip(jobs, pool.map(lambda job: count(*job), jobs), strict=True))
+    per = {mode: (counts[mode, high] - counts[mode, low]) / (high - low) for mode in modes}
+    base = modes[0]
+    print(f"instructions per iteration of the mix loop (callgrind; ratio to {base})")
+    for mode in modes:
+        print(f"  {mode:<10} {per[mode]:>10,.0f}  ({per[mode] / per[base]:.3f}x)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
