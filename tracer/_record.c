@@ -367,9 +367,10 @@ static PyObject *define_stat(Recording *self, PyObject *value) {
     }
     PyObject *sid = PyLong_FromLongLong(self->n_stats);
     if (!sid) return NULL;
-    /* Keyed by a plain tuple of the fields (equal to the stat and hashed alike): the collector
-     * stops tracking a tuple of numbers and strings, while every DescriptorStat kept would be
-     * traversed by each full collection. */
+    /* Keyed by a plain tuple of the fields, the type as a plain str (equal to the stat and
+     * hashed alike): the collector stops tracking a tuple of numbers and plain strings, while
+     * every DescriptorStat kept (its type an enum member) would be traversed by each full
+     * collection, which then come the more often the more there are. */
     PyObject *key = PyTuple_New(8);
     if (!key) {
         Py_DECREF(sid);
@@ -377,7 +378,16 @@ static PyObject *define_stat(Recording *self, PyObject *value) {
     }
     for (int i = 0; i < 8; i++) {
         PyObject *item = PyTuple_GET_ITEM(value, i);
-        Py_INCREF(item);
+        if (PyUnicode_Check(item)) {
+            item = PyUnicode_FromObject(item); /* a str subclass's value as a true str */
+            if (!item) {
+                Py_DECREF(key);
+                Py_DECREF(sid);
+                return NULL;
+            }
+        } else {
+            Py_INCREF(item);
+        }
         PyTuple_SET_ITEM(key, i, item);
     }
     int set = PyDict_SetItem(self->stats, key, sid);
