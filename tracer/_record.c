@@ -196,6 +196,7 @@ typedef struct {
     PyObject *base_device, *base_inode, *base_time;
     Buf stat_defs;
     PyObject *last_stat, *last_stat_id; /* the stat seen last and its id in `stats` */
+    PyObject *type_member, *type_str;   /* the last stat type seen, and its value as a str */
     unsigned char kinds[MAX_OPS][MAX_PARAMS + 1]; /* per op: param kinds, then the result's */
     unsigned char nparams[MAX_OPS];
     int n_ops;
@@ -216,6 +217,7 @@ static int rec_traverse(Recording *self, visitproc visit, void *arg) {
     Py_VISIT(self->wasi_error);
     Py_VISIT(self->digest);
     Py_VISIT(self->last_stat);
+    Py_VISIT(self->type_member);
     return 0;
 }
 
@@ -232,6 +234,8 @@ static int rec_clear(Recording *self) {
     Py_CLEAR(self->digest);
     Py_CLEAR(self->last_stat);
     Py_CLEAR(self->last_stat_id);
+    Py_CLEAR(self->type_member);
+    Py_CLEAR(self->type_str);
     return 0;
 }
 
@@ -344,10 +348,21 @@ static int reset_bases(Recording *self) {
  * makes value the base if `move`. */
 static int pack_delta(Buf *b, PyObject *value, PyObject **base, int move) {
     if (value == Py_None) return put_byte(b, 0xC0);
-    PyObject *d = PyNumber_Subtract(value, *base);
-    if (!d) return -1;
-    int rc = pack_obj(b, d, 0);
-    Py_DECREF(d);
+    int rc;
+    int ov = 1, ob = 1;
+    long long v = 0, w = 0, d = 0;
+    if (PyLong_CheckExact(value) && PyLong_CheckExact(*base)) {
+        v = PyLong_AsLongLongAndOverflow(value, &ov);
+        w = PyLong_AsLongLongAndOverflow(*base, &ob);
+    }
+    if (!ov && !ob && !__builtin_sub_overflow(v, w, &d)) {
+        rc = pack_int(b, d); /* the common case: no Python int made for the delta */
+    } else {
+        PyObject *delta = PyNumber_Subtract(value, *base);
+        if (!delta) return -1;
+        rc = pack_obj(b, delta, 0);
+        Py_DECREF(delta);
+    }
     if (rc == 0 && move) {
         Py_INCREF(value);
         Py_SETREF(*base, value);
@@ -378,13 +393,21 @@ static PyObject *define_stat(Recording *self, PyObject *value) {
     }
     for (int i = 0; i < 8; i++) {
         PyObject *item = PyTuple_GET_ITEM(value, i);
-        if (PyUnicode_Check(item)) {
-            item = PyUnicode_FromObject(item); /* a str subclass's value as a true str */
-            if (!item) {
-                Py_DECREF(key);
-                Py_DECREF(sid);
-                return NULL;
+        if (PyUnicode_Check(item) && !PyUnicode_CheckExact(item)) {
+            /* a str subclass's value as a true str; the last one is kept for the next stat */
+            if (item != self->type_member) {
+                PyObject *plain = PyUnicode_FromObject(item);
+                if (!plain) {
+                    Py_DECREF(key);
+                    Py_DECREF(sid);
+                    return NULL;
+                }
+                Py_INCREF(item);
+                Py_XSETREF(self->type_member, item);
+                Py_XSETREF(self->type_str, plain);
             }
+            item = self->type_str;
+            Py_INCREF(item);
         } else {
             Py_INCREF(item);
         }
