@@ -106,6 +106,7 @@ def _zig_build(source: str, out: Path) -> Path:
     return out
 
 
+@pytest.mark.usefixtures("recorder")  # the C recorder and the Python one
 def test_record_behaves_like_run_and_replay_reproduces_it_without_the_directory(
     tmp_path: Path,
 ) -> None:
@@ -169,6 +170,7 @@ def _record_catalog(path: Path) -> list[tuple[str, tuple[Any, ...]]]:
     return log.calls
 
 
+@pytest.mark.usefixtures("recorder")
 def test_the_trace_holds_exactly_the_backend_operations_performed(tmp_path: Path) -> None:
     calls = _record_catalog(tmp_path / "t.wtrace")
     with open_trace(tmp_path / "t.wtrace") as trace:
@@ -276,6 +278,7 @@ def test_replay_of_a_sleeping_guest_does_not_sleep(tmp_path: Path) -> None:
     assert record_time >= 0.4 > replay_time
 
 
+@pytest.mark.usefixtures("recorder")
 def test_a_recording_killed_with_sigkill_leaves_a_readable_trace(tmp_path: Path) -> None:
     guest = _wat(tmp_path, "forever", FOREVER)
     work = tmp_path / "work"
