@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import NATIVE_BUILT
-from tests.test_trace_format import HEADER, SAMPLE, T0, duration_ns
+from tests.test_trace_format import FILE, HEADER, SAMPLE, T0, duration_ns
 from tests.test_tracing_backend import Scripted, script
 from tracer.backend import DescriptorStat, DescriptorType, DirectoryEntry
 from tracer.errors import ErrorCode, WasiError
@@ -108,7 +108,10 @@ def test_writer_record_gives_identical_bytes(tmp_path: Path, calls: str) -> None
     # With the durations given, not measured, the files must be equal byte for byte.
     big = random.Random(3).randbytes(CHUNK_BULK_BYTES + 5)
     if calls == "sample":
+        top = (1 << 64) - 1  # deltas past 64 bits are stored wrapped
+        wide = DescriptorStat(top, top - 1, DescriptorType.REGULAR_FILE, 1, 0, top, 0, None)
         made = SAMPLE * 40 + [("read", (5, len(big), 0), big)] * 3 + SAMPLE
+        made += [("stat", (5,), wide), ("stat", (5,), FILE), ("stat", (5,), wide)]
     else:
         made = [
             (op.name, args, outcome.code if isinstance(outcome, WasiError) else outcome)

@@ -290,6 +290,23 @@ def test_default_trace_path_names_guest_and_time(tmp_path: Path, monkeypatch: An
     assert second == Path("traces/hello-20240501-130405-2.wtrace")
 
 
+
+def test_stats_with_64_bit_fields_round_trip(tmp_path: Path) -> None:
+    # Inodes and devices use all 64 bits on some filesystems; a delta between a huge one and a
+    # small one does not fit msgpack's int64, so it is stored wrapped around 2**64.
+    top = (1 << 64) - 1
+    stats = [
+        DescriptorStat(top, (1 << 63) + 5, DescriptorType.REGULAR_FILE, 1, 0, T0, None, top),
+        DescriptorStat(1, 1, DescriptorType.DIRECTORY, 2, top, 0, 1, None),
+        DescriptorStat(top, top, DescriptorType.REGULAR_FILE, 1, 0, None, top, 5),
+        DescriptorStat(0, 0, DescriptorType.REGULAR_FILE, 1, 0, 0, top, 0),
+    ]
+    calls = [("stat", (5,), st) for st in stats]
+    path = tmp_path / "wide.wtrace"
+    write_sample(path, calls)
+    with open_trace(path) as trace:
+        assert [e.result for e in trace] == stats
+
 # -- sizes -----------------------------------------------------------------------------------
 def bytes_per_event(tmp_path: Path, calls: list[tuple[str, tuple[Any, ...], Any]]) -> float:
     empty = tmp_path / "empty.wtrace"

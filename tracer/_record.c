@@ -358,8 +358,18 @@ static int pack_delta(Buf *b, PyObject *value, PyObject **base, int move) {
     if (!ov && !ob && !__builtin_sub_overflow(v, w, &d)) {
         rc = pack_int(b, d); /* the common case: no Python int made for the delta */
     } else {
+        /* past 64 bits: below msgpack's smallest int, a delta is stored plus 2**64, as
+         * Tables.stat does (U64_WRAP in tracer/trace/format.py) */
         PyObject *delta = PyNumber_Subtract(value, *base);
         if (!delta) return -1;
+        int below;
+        (void)PyLong_AsLongLongAndOverflow(delta, &below);
+        if (below < 0) {
+            static PyObject *wrap;
+            if (!wrap) wrap = PyLong_FromString("18446744073709551616", NULL, 10);
+            Py_SETREF(delta, wrap ? PyNumber_Add(delta, wrap) : NULL);
+            if (!delta) return -1;
+        }
         rc = pack_obj(b, delta, 0);
         Py_DECREF(delta);
     }

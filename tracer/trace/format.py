@@ -346,6 +346,11 @@ class IndexEntry(NamedTuple):
 
 INDEX_FIELDS = 5
 STAT_FIELDS = 8  # device, inode, type, link count, size, 3 timestamps
+# A stat's device, inode and timestamps are unsigned 64-bit; a delta between two of them below
+# msgpack's smallest int is stored plus 2**64, and a decoded value of 2**64 or more is taken
+# minus 2**64 (docs/trace-format.md).
+INT64_MIN = -(1 << 63)
+U64_WRAP = 1 << 64
 
 
 @dataclass(frozen=True, slots=True)

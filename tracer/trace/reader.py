@@ -40,6 +40,7 @@ from tracer.trace.format import (
     TRAILER_HEAD,
     TRAILER_MAGIC,
     TRAILER_SIZE,
+    U64_WRAP,
     UINT32,
     Footer,
     IndexEntry,
@@ -504,13 +505,19 @@ class Trace:
         for i in range(0, len(flat), STAT_FIELDS):
             d_dev, d_ino, type_sid, links, size, *times = flat[i : i + STAT_FIELDS]
             device += d_dev
+            if device >= U64_WRAP:  # a delta stored wrapped (see U64_WRAP)
+                device -= U64_WRAP
             inode += d_ino
+            if inode >= U64_WRAP:
+                inode -= U64_WRAP
             stamps: list[int | None] = []
             for t in times:
                 if t is None:
                     stamps.append(None)
                 else:
                     base += t
+                    if base >= U64_WRAP:
+                        base -= U64_WRAP
                     stamps.append(base)
             out.append(
                 DescriptorStat(

@@ -40,9 +40,11 @@ from tracer.trace.format import (
     ERROR_INDEX,
     EVENT_FIELDS,
     INLINE_BYTES,
+    INT64_MIN,
     KIND_CHUNK,
     KIND_FOOTER,
     OP_SPECS,
+    U64_WRAP,
     Kind,
     TraceHeader,
     frame,
@@ -159,25 +161,28 @@ class Tables:
             d_atime = None
         else:
             d_atime, base = atime - base, atime
+            if d_atime < INT64_MIN:
+                d_atime += U64_WRAP
         if mtime is None:
             d_mtime = None
         else:
             d_mtime, base = mtime - base, mtime
+            if d_mtime < INT64_MIN:
+                d_mtime += U64_WRAP
         if ctime is None:
             d_ctime = None
         else:
             d_ctime, base = ctime - base, ctime
+            if d_ctime < INT64_MIN:
+                d_ctime += U64_WRAP
         self._base_time = base
-        self.new_stats += (
-            device - self._base_device,
-            inode - self._base_inode,
-            type_id,
-            link_count,
-            size,
-            d_atime,
-            d_mtime,
-            d_ctime,
-        )
+        d_device = device - self._base_device
+        if d_device < INT64_MIN:
+            d_device += U64_WRAP
+        d_inode = inode - self._base_inode
+        if d_inode < INT64_MIN:
+            d_inode += U64_WRAP
+        self.new_stats += (d_device, d_inode, type_id, link_count, size, d_atime, d_mtime, d_ctime)
         self._base_device = device
         self._base_inode = inode
         return sid
