@@ -12,10 +12,13 @@ import dataclasses
 import random
 import shutil
 import sysconfig
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import NATIVE_BUILT
 from tests.test_trace_format import FILE, HEADER, SAMPLE, T0, duration_ns
@@ -24,7 +27,7 @@ from tracer.backend import DescriptorStat, DescriptorType, DirectoryEntry
 from tracer.errors import ErrorCode, WasiError
 from tracer.operations import BY_NAME, OPERATIONS
 from tracer.trace import TraceWriter, open_trace
-from tracer.trace.format import CHUNK_BULK_BYTES
+from tracer.trace.format import CHUNK_BULK_BYTES, OP_SPECS, Kind, ValueSpec
 from tracer.tracing import tracing_backend
 
 needs_native = pytest.mark.skipif(not NATIVE_BUILT, reason="tracer._record is not built")
@@ -160,3 +163,68 @@ def test_a_value_that_cannot_be_stored_fails_the_call_and_records_nothing(tmp_pa
         assert backend.clock_now("monotonic") == 2  # type: ignore[arg-type]
     with open_trace(tmp_path / "t.wtrace") as trace:
         assert [e.result for e in trace] == [2]
+
+
+# -- any values: hypothesis ------------------------------------------------------------------
+# Every msgpack encoding boundary, so a C encoder off by one cannot pass unnoticed.
+_EDGES = [0, 127, 128, 255, 256, 65535, 65536, (1 << 32) - 1, 1 << 32, (1 << 63) - 1, 1 << 63]
+_EDGES += [(1 << 64) - 1, -1, -32, -33, -128, -129, -32768, -32769, -(1 << 31), -(1 << 31) - 1]
+_EDGES += [-(1 << 63)]
+_TEXT = st.one_of(
+    st.text(st.characters(blacklist_categories=("Cs",)), max_size=12),  # msgpack wants UTF-8
+    st.sampled_from([31, 32, 255, 256, 65535, 65536]).map(lambda n: "x" * n),
+    st.sampled_from(["é" * 15 + "x", "é" * 16]),
+)
+_U64 = st.one_of(st.integers(0, (1 << 64) - 1), st.sampled_from([e for e in _EDGES if e >= 0]))
+_INT = st.one_of(
+    st.integers(-(1 << 63), (1 << 64) - 1), st.integers(-40, 300), st.sampled_from(_EDGES)
+)
+_TIME = st.one_of(st.none(), _U64, st.integers(0, 1 << 40))
+_STAT = st.builds(
+    DescriptorStat, _U64, _U64, st.sampled_from(DescriptorType), _U64, _U64, _TIME, _TIME, _TIME
+)
+_BY_KIND: dict[Kind, st.SearchStrategy[Any]] = {
+    Kind.NONE: st.none(),
+    Kind.INT: _INT,
+    Kind.TIMESTAMP: st.one_of(st.none(), st.just("now"), _INT),
+    Kind.STR: st.one_of(_TEXT, st.sampled_from(["a", "dir/b", "ü"])),
+    Kind.BYTES: st.one_of(
+        st.binary(max_size=40), st.sampled_from([31, 32, 255, 256, 65536]).map(bytes)
+    ),
+    Kind.STAT: st.one_of(_STAT, st.just(DescriptorStat(1, 2, DescriptorType.FIFO, 1, 0, 3, 3, 3))),
+    Kind.ENTRIES: st.lists(
+        st.builds(DirectoryEntry, st.sampled_from(DescriptorType), _TEXT, _U64), max_size=7
+    ),
+    Kind.STRINGS: st.lists(_TEXT, max_size=17),
+    Kind.PAIRS: st.lists(st.tuples(st.one_of(_TEXT, st.integers(0, 99)), _TEXT), max_size=3),
+}
+
+
+def _value(spec: ValueSpec) -> st.SearchStrategy[Any]:
+    return st.sampled_from(list(spec.enum)) if spec.enum is not None else _BY_KIND[spec.kind]
+
+
+@st.composite
+def _event(draw: st.DrawFn) -> tuple[int, tuple[Any, ...], Any, ErrorCode | None, int]:
+    spec = draw(st.sampled_from(OP_SPECS))
+    args = tuple(draw(_value(p)) for p in spec.params)
+    if draw(st.booleans()) and draw(st.booleans()):
+        return spec.code, args, None, draw(st.sampled_from(list(ErrorCode))), 1000
+    return spec.code, args, draw(_value(spec.result)), None, draw(st.integers(0, 1 << 40))
+
+
+@needs_native
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_event(), max_size=700))
+def test_any_values_give_the_same_bytes_on_both_paths(
+    events: list[tuple[int, tuple[Any, ...], Any, ErrorCode | None, int]],
+) -> None:
+    files = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for native in (True, False):
+            path = Path(tmp) / f"{native}.wtrace"
+            with TraceWriter(path, HEADER, native=native) as writer:
+                for code, args, ok, err, duration in events:
+                    writer.record(code, args, ok, err, duration)
+            files.append(path.read_bytes())
+    assert files[0] == files[1]
