@@ -28,31 +28,20 @@ sys.path.insert(0, str(ROOT))
 
 
 def run_once(mode: str, calls: int, workdir: Path) -> None:
-    """One mix run in this process: the body that callgrind counts."""
+    """One mix run in this process, by run.py's runner for the mode: what callgrind counts."""
+    from benchmarks.run import _ours, _record
     from tests.guestbuild import build
     from tracer.backends.hostdir import HostDirBackend
-    from tracer.runner import make_engine, run_module
-    from tracer.sandbox import Mount, Sandbox
-    from tracer.system import HostSystem
-    from tracer.trace import TraceHeader, TraceWriter
-    from tracer.tracing import tracing_backend
+    from tracer.sandbox import Mount
 
     module_path = build("bench_calls")
-    engine = make_engine()
-    import wasmtime
-
-    module = wasmtime.Module.from_file(engine, str(module_path))
-    argv = ["bench_calls", "mix", str(calls)]
-    sandbox = Sandbox(HostSystem(argv, []), [Mount("/data", HostDirBackend(workdir))])
-    if mode == "dir":
-        outcome = run_module(engine, module, sandbox)
-    else:
-        header = TraceHeader.for_guest(module_path, "preview1", argv)
-        writer = TraceWriter(workdir.parent / "t.wtrace", header, native=mode == "record")
-        outcome = run_module(engine, module, tracing_backend(sandbox, writer))
-        writer.close(outcome.exit_status)
-    if outcome.exit_status != 0:
-        raise SystemExit(f"guest ended badly: {outcome}")
+    traces = workdir.parent / "traces"
+    runners = {
+        "dir": lambda: _ours(module_path, lambda: Mount("/data", HostDirBackend(workdir))),
+        "record": lambda: _record(module_path, workdir, traces),
+        "record-py": lambda: _record(module_path, workdir, traces, native=False),
+    }
+    runners[mode]()(["bench_calls", "mix", str(calls)])
 
 
 def count(mode: str, calls: int) -> int:

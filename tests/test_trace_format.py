@@ -290,7 +290,6 @@ def test_default_trace_path_names_guest_and_time(tmp_path: Path, monkeypatch: An
     assert second == Path("traces/hello-20240501-130405-2.wtrace")
 
 
-
 def test_stats_with_64_bit_fields_round_trip(tmp_path: Path) -> None:
     # Inodes and devices use all 64 bits on some filesystems; a delta between a huge one and a
     # small one does not fit msgpack's int64, so it is stored wrapped around 2**64.
@@ -306,6 +305,7 @@ def test_stats_with_64_bit_fields_round_trip(tmp_path: Path) -> None:
     write_sample(path, calls)
     with open_trace(path) as trace:
         assert [e.result for e in trace] == stats
+
 
 # -- sizes -----------------------------------------------------------------------------------
 def bytes_per_event(tmp_path: Path, calls: list[tuple[str, tuple[Any, ...], Any]]) -> float:

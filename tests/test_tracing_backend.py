@@ -222,7 +222,6 @@ def test_bulk_data_read_back_exactly_even_when_digests_collide(
 ) -> None:
     if digest == "colliding":
         # Every block gets the same digest: dedup must fall back on comparing contents.
-        monkeypatch.setattr("tracer.tracing.xxh3_64_intdigest", lambda data: 7)
         monkeypatch.setattr("tracer.trace.writer.xxh3_64_intdigest", lambda data: 7)
     ops = {op.name: op for op in OPERATIONS}
     blocks = [bytes([n]) * 4096 for n in range(3)] + [b"\0" * 4095 + b"\1"]

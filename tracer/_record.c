@@ -610,24 +610,22 @@ static int commit(Recording *self, Buf *scratch, int flag) {
     return 0;
 }
 
+/* (the buffer's bytes, count), emptying the buffer. */
+static PyObject *take_buf(Buf *b, Py_ssize_t count) {
+    PyObject *out = Py_BuildValue("(y#n)", b->data, b->len, count);
+    if (out) b->len = 0;
+    return out;
+}
+
 static PyObject *rec_take(Recording *self, PyObject *unused) {
-    PyObject *payload = PyBytes_FromStringAndSize(self->events.data, self->events.len);
-    if (!payload) return NULL;
-    PyObject *out = Py_BuildValue("(Nn)", payload, self->pending);
-    if (!out) return NULL;
-    self->events.len = 0;
-    self->pending = 0;
+    PyObject *out = take_buf(&self->events, self->pending);
+    if (out) self->pending = 0;
     return out;
 }
 
 static PyObject *rec_take_stats(Recording *self, PyObject *unused) {
-    PyObject *payload = PyBytes_FromStringAndSize(self->stat_defs.data, self->stat_defs.len);
-    if (!payload) return NULL;
-    PyObject *out = Py_BuildValue("(Nn)", payload, self->n_stat_values);
-    if (!out || reset_bases(self) < 0) {
-        Py_XDECREF(out);
-        return NULL;
-    }
+    PyObject *out = take_buf(&self->stat_defs, self->n_stat_values);
+    if (out && reset_bases(self) < 0) Py_CLEAR(out);
     return out;
 }
 

@@ -22,12 +22,10 @@ from collections.abc import Callable
 from time import perf_counter_ns
 from typing import Any, cast
 
-from xxhash import xxh3_64_intdigest
-
 from tracer.backend import Backend
 from tracer.errors import WasiError
 from tracer.operations import OPERATIONS, Operation
-from tracer.trace.format import ERROR_INDEX, INLINE_BYTES, OP_SPECS, Kind
+from tracer.trace.format import ERROR_INDEX, OP_SPECS, Kind
 from tracer.trace.writer import TraceWriter
 
 # The template of one recording method. `{params}` is the operation's parameter list and `{args}`
@@ -35,8 +33,8 @@ from tracer.trace.writer import TraceWriter
 # strings, bytes and stats into their stored form (inline, or an id from the writer's tables).
 # Internal names start with `_t_` and encoded values `_v_`, so no parameter can shadow them.
 _TEMPLATE = """
-def make(_t_call, _t_clock, _t_extend, _t_values, _t_limit, _t_flush, _t_strings, _t_blobs,
-         _t_stats, _t_string, _t_blob, _t_digest, _t_stat, _t_entries, _t_errors, _t_WasiError):
+def make(_t_call, _t_clock, _t_extend, _t_values, _t_limit, _t_flush, _t_strings, _t_stats,
+         _t_string, _t_data, _t_stat, _t_entries, _t_errors, _t_WasiError):
     def {name}({params}):
 {encode_args}        _t_start = _t_clock()
         try:
@@ -73,21 +71,9 @@ def _encode(kind: Kind, value: str, target: str) -> tuple[str, str]:
             f"    {target} = _t_string({value})",
         ]
     elif kind is Kind.BYTES:
-        # A host may hand over a view of guest memory, which changes after the call; the trace
-        # must keep what was passed at the time.
-        lines = [
-            f"if {value}.__class__ is not bytes:",
-            f"    {value} = bytes({value})",
-            f"if len({value}) < {INLINE_BYTES}:",
-            f"    {target} = {value}",
-            "else:",
-            f"    {target} = _t_digest({value})",
-            f"    _t_known = _t_blobs.get({target})",
-            f"    if _t_known is not None and _t_known[0] == {value}:",
-            f"        {target} = _t_known[1]",
-            "    else:",
-            f"        {target} = _t_blob({value}, {target})",
-        ]
+        # Tables.data copies a view of guest memory (which changes after the call) and stores
+        # the data inline or as a blob.
+        lines = [f"{target} = _t_data({value})"]
     elif kind is Kind.STAT:
         lines = [
             f"{target} = _t_stats.get({value})",
@@ -154,11 +140,9 @@ class TracingBackend:
                 writer.chunk_values,
                 writer.flush,
                 tables.strings,
-                tables.blobs,
                 tables.stats,
                 tables.string,
-                tables.blob,
-                xxh3_64_intdigest,
+                tables.data,
                 tables.stat,
                 tables.entries,
                 ERROR_INDEX,

@@ -353,6 +353,16 @@ INT64_MIN = -(1 << 63)
 U64_WRAP = 1 << 64
 
 
+def wrap_delta(delta: int) -> int:
+    """A stat field's delta as stored: plus 2**64 if below msgpack's smallest int."""
+    return delta + U64_WRAP if delta < INT64_MIN else delta
+
+
+def unwrap(value: int) -> int:
+    """A stat field decoded from a base and a delta that may have been stored wrapped."""
+    return value - U64_WRAP if value >= U64_WRAP else value
+
+
 @dataclass(frozen=True, slots=True)
 class Footer:
     exit_status: int | None

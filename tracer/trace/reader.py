@@ -40,7 +40,6 @@ from tracer.trace.format import (
     TRAILER_HEAD,
     TRAILER_MAGIC,
     TRAILER_SIZE,
-    U64_WRAP,
     UINT32,
     Footer,
     IndexEntry,
@@ -48,6 +47,7 @@ from tracer.trace.format import (
     TraceError,
     TraceHeader,
     crc32,
+    unwrap,
 )
 
 CHUNK_CACHE_SIZE = 8
@@ -504,20 +504,14 @@ class Trace:
         device = inode = base = 0
         for i in range(0, len(flat), STAT_FIELDS):
             d_dev, d_ino, type_sid, links, size, *times = flat[i : i + STAT_FIELDS]
-            device += d_dev
-            if device >= U64_WRAP:  # a delta stored wrapped (see U64_WRAP)
-                device -= U64_WRAP
-            inode += d_ino
-            if inode >= U64_WRAP:
-                inode -= U64_WRAP
+            device = unwrap(device + d_dev)
+            inode = unwrap(inode + d_ino)
             stamps: list[int | None] = []
             for t in times:
                 if t is None:
                     stamps.append(None)
                 else:
-                    base += t
-                    if base >= U64_WRAP:
-                        base -= U64_WRAP
+                    base = unwrap(base + t)
                     stamps.append(base)
             out.append(
                 DescriptorStat(

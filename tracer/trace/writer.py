@@ -40,16 +40,15 @@ from tracer.trace.format import (
     ERROR_INDEX,
     EVENT_FIELDS,
     INLINE_BYTES,
-    INT64_MIN,
     KIND_CHUNK,
     KIND_FOOTER,
     OP_SPECS,
-    U64_WRAP,
     Kind,
     TraceHeader,
     frame,
     header_frame,
     trailer,
+    wrap_delta,
 )
 
 _Recording: type[Recording] | None
@@ -144,8 +143,7 @@ class Tables:
         return self.blob(value, digest)
 
     def stat(self, value: DescriptorStat) -> int:
-        # Straight-line code: a stat that changed since last time (a file being written) takes
-        # this path on every call, so each attribute access and append here counts.
+        # The definition of stat interning; tracer/_record.c follows it step for step.
         stats = self.stats
         if len(stats) >= MAX_INTERNED_STATS:
             stats.clear()
@@ -157,32 +155,17 @@ class Tables:
         if type_id is None:
             type_id = self.string(type_)
         base = self._base_time
-        if atime is None:
-            d_atime = None
-        else:
-            d_atime, base = atime - base, atime
-            if d_atime < INT64_MIN:
-                d_atime += U64_WRAP
-        if mtime is None:
-            d_mtime = None
-        else:
-            d_mtime, base = mtime - base, mtime
-            if d_mtime < INT64_MIN:
-                d_mtime += U64_WRAP
-        if ctime is None:
-            d_ctime = None
-        else:
-            d_ctime, base = ctime - base, ctime
-            if d_ctime < INT64_MIN:
-                d_ctime += U64_WRAP
+        d_times: list[int | None] = []
+        for stamp in (atime, mtime, ctime):
+            if stamp is None:
+                d_times.append(None)
+            else:
+                d_times.append(wrap_delta(stamp - base))
+                base = stamp
         self._base_time = base
-        d_device = device - self._base_device
-        if d_device < INT64_MIN:
-            d_device += U64_WRAP
-        d_inode = inode - self._base_inode
-        if d_inode < INT64_MIN:
-            d_inode += U64_WRAP
-        self.new_stats += (d_device, d_inode, type_id, link_count, size, d_atime, d_mtime, d_ctime)
+        d_device = wrap_delta(device - self._base_device)
+        d_inode = wrap_delta(inode - self._base_inode)
+        self.new_stats += (d_device, d_inode, type_id, link_count, size, *d_times)
         self._base_device = device
         self._base_inode = inode
         return sid
