@@ -1,29 +1,52 @@
 /* tracer._record: the recording hot path in C.
  *
- * The same work as the methods `tracer/tracing.py` generates and `TraceWriter.record`, done
- * without a Python frame a call: time the inner call, encode the event straight into msgpack
- * bytes (interned values looked up in the dicts of `tracer.trace.writer.Tables`, which also
- * defines new ids on a miss), and append it to the chunk being filled. The bytes are exactly
- * what the pure-Python path gives (tests/test_native_recorder.py compares them), so the trace
- * format has one definition: the Python one in tracer/trace/. Why it exists: the Python frame,
- * clock calls and msgpack objects of an event cost more than the 10% of a run that recording
- * may add (docs/dev/record-overhead.md).
+ * The same work as the methods `tracer/tracing.py` generates and `TraceWriter`'s Python path,
+ * split in two so that the guest's thread does as little of it as it can:
+ *
+ *   capture (the guest's thread, holding the GIL): a `Recorder` times the inner call and copies
+ *       the event's values, as they are, into a batch: ints and other plain values already as
+ *       msgpack, strings, bulk data and stats as raw bytes. No interning, no Python objects kept.
+ *   encode (a worker thread of its own, without the GIL): interns strings, bulk data and stats
+ *       in C tables, encodes the chunks, checksums them and writes them to the trace file.
+ *
+ * The bytes written are exactly those of the Python path (tests/test_native_recorder.py compares
+ * them), so the trace format keeps one definition: the Python one in tracer/trace/. Why it exists:
+ * a Python frame, clock calls and msgpack objects per event cost more than the 10% of a run that
+ * recording may add (docs/dev/record-overhead.md).
  *
  * Two types:
- *   Recording(tables, flush, errors, wasi_error, digest, op_kinds, chunk_events, inline_bytes,
- *             max_stats)
- *       the pending events of one TraceWriter; take() hands them over as (payload, count),
- *       take_stats() the chunk's stat definitions likewise (stats are interned here whole);
- *       record() encodes one event given as values; recorder() makes a Recorder.
+ *   Recording(fd, offset, errors, wasi_error, op_kinds, chunk_events, chunk_bulk_bytes,
+ *             inline_bytes, max_strings, max_stats, blob_window, threaded)
+ *       the chunks of one TraceWriter after its header, written to `fd` from `offset` on.
+ *       record() captures one event given as values; recorder() makes a Recorder; flush()
+ *       writes what is pending as a chunk; finish() flushes, stops the worker and says where
+ *       the chunks are, for the footer.
  *   Recorder   one operation of one inner backend: calling it calls the inner backend and
  *       records the call. `__wrapped__` is the generated Python method with the operation's
  *       signature, for inspect.signature and for error messages.
+ *
+ * A batch is a sequence of records, each a tag byte then its content, in native byte order:
+ *   'V' flag     an event starts (flag 0xFF: dropped at its end, after its values are interned,
+ *                as the Python path interns the arguments of a call that then fails)
+ *   'A' n        an array of n values        'I' x / 'U' x  an int64 / a uint64 of 2**63 or more
+ *   'N'          nil                         'R' n bytes    msgpack as is (lists, bools, "now")
+ *   'S' n bytes  a string, stored as its id  'B' n bytes    bytes: inline if short, else a blob id
+ *   'T' n bytes  a stat, stored as its id    'W'            the event ends
+ *   'F'          write what is pending as a chunk
+ * where n is a Py_ssize_t and x 8 bytes. A 'T' body is the stat's type (n, UTF-8), a uint16 of
+ * flags, then seven 8-byte integers: device, inode, link count, size and three timestamps; flag
+ * bit i says integer i is there (not None), bit 8 + i that it is a uint64. The body is also the
+ * stat's key in the stat table.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <structmember.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* Kinds: the values of tracer.trace.format.Kind. */
 enum { K_NONE = 0, K_INT, K_TIMESTAMP, K_STR, K_ENUM, K_BYTES, K_STAT, K_ENTRIES, K_STRINGS,
@@ -31,12 +54,22 @@ enum { K_NONE = 0, K_INT, K_TIMESTAMP, K_STR, K_ENUM, K_BYTES, K_STAT, K_ENTRIES
 
 #define MAX_PARAMS 8
 #define MAX_OPS 128 /* flags (2 * code + 1) must stay one-byte positive fixints */
+#define DROPPED 0xFF
+/* A batch goes to the worker after this many events or bytes; at most MAX_BATCHES exist. */
+#define BATCH_EVENTS 128
+#define BATCH_BYTES (256 * 1024)
+#define MAX_BATCHES 16
+#define KIND_CHUNK 1
+#define STAT_INTS 7
+#define STAT_BITS_SIZE (2 + 8 * STAT_INTS)
 
-/* -- growable byte buffer ---------------------------------------------------------------- */
+/* -- growable byte buffer (malloc, so the worker may use it without the GIL) ----------------
+ * Functions return -1 on failure and set no Python error: which error it was is the caller's to
+ * say (see `fail_memory`). */
 typedef struct {
     char *data;
     Py_ssize_t len, cap;
-    char local[512];
+    char local[256];
 } Buf;
 
 static void buf_init(Buf *b) {
@@ -46,7 +79,7 @@ static void buf_init(Buf *b) {
 }
 
 static void buf_free(Buf *b) {
-    if (b->data != b->local) PyMem_Free(b->data);
+    if (b->data != b->local) free(b->data);
     buf_init(b);
 }
 
@@ -55,15 +88,12 @@ static int buf_grow(Buf *b, Py_ssize_t need) {
     while (cap - b->len < need) cap *= 2;
     char *data;
     if (b->data == b->local) {
-        data = PyMem_Malloc(cap);
+        data = malloc(cap);
         if (data) memcpy(data, b->local, b->len);
     } else {
-        data = PyMem_Realloc(b->data, cap);
+        data = realloc(b->data, cap);
     }
-    if (!data) {
-        PyErr_NoMemory();
-        return -1;
-    }
+    if (!data) return -1;
     b->data = data;
     b->cap = cap;
     return 0;
@@ -82,11 +112,19 @@ static inline int put_byte(Buf *b, unsigned char c) {
     return 0;
 }
 
+static inline int put_size(Buf *b, Py_ssize_t n) { return buf_put(b, &n, sizeof n); }
+
 static int put_be(Buf *b, unsigned char marker, unsigned long long v, int size) {
     unsigned char out[9];
     out[0] = marker;
     for (int i = 0; i < size; i++) out[1 + i] = (unsigned char)(v >> (8 * (size - 1 - i)));
     return buf_put(b, out, 1 + size);
+}
+
+/* On the guest's thread: a -1 from a Buf function with no Python error set was memory. */
+static int fail_memory(void) {
+    if (!PyErr_Occurred()) PyErr_NoMemory();
+    return -1;
 }
 
 /* -- msgpack, as msgpack-python packs with its default options -------------------------- */
@@ -104,6 +142,13 @@ static int pack_int(Buf *b, long long v) {
     if (v >= -32768) return put_be(b, 0xD1, (unsigned long long)v & 0xFFFF, 2);
     if (v >= -2147483648LL) return put_be(b, 0xD2, (unsigned long long)v & 0xFFFFFFFFULL, 4);
     return put_be(b, 0xD3, (unsigned long long)v, 8);
+}
+
+/* A 128-bit value msgpack can hold (int64 or uint64); -2 if it cannot. */
+static int pack_int128(Buf *b, __int128 v) {
+    if (v >= INT64_MIN && v <= INT64_MAX) return pack_int(b, (long long)v);
+    if (v > 0 && v <= (__int128)UINT64_MAX) return put_be(b, 0xCF, (unsigned long long)v, 8);
+    return -2;
 }
 
 static int pack_pylong(Buf *b, PyObject *o) {
@@ -130,13 +175,22 @@ static int pack_header(Buf *b, Py_ssize_t n, unsigned char fix, int fixmax, unsi
     return put_be(b, m32, (unsigned long long)n, 4);
 }
 
+static int pack_array_header(Buf *b, Py_ssize_t n) {
+    return pack_header(b, n, 0x90, 16, 0, 0xDC, 0xDD);
+}
+
+static int pack_str(Buf *b, const char *s, Py_ssize_t n) {
+    if (pack_header(b, n, 0xA0, 32, 0xD9, 0xDA, 0xDB) < 0) return -1;
+    return buf_put(b, s, n);
+}
+
+static int pack_bin_header(Buf *b, Py_ssize_t n) {
+    if (n <= 0xFF) return put_be(b, 0xC4, (unsigned long long)n, 1);
+    return pack_header(b, n, 0, 0, 0, 0xC5, 0xC6);
+}
+
 static int pack_bin(Buf *b, const char *data, Py_ssize_t n) {
-    if (n <= 0xFF) {
-        if (put_be(b, 0xC4, (unsigned long long)n, 1) < 0) return -1;
-    } else if (pack_header(b, n, 0, 0, 0, 0xC5, 0xC6) < 0) {
-        return -1;
-    }
-    return buf_put(b, data, n);
+    return pack_bin_header(b, n) < 0 ? -1 : buf_put(b, data, n);
 }
 
 static int pack_obj(Buf *b, PyObject *o, int depth);
@@ -146,14 +200,14 @@ static int pack_seq(Buf *b, PyObject *o, int depth) {
     if (!fast) return -1;
     Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
     PyObject **items = PySequence_Fast_ITEMS(fast);
-    int rc = pack_header(b, n, 0x90, 16, 0, 0xDC, 0xDD);
+    int rc = pack_array_header(b, n);
     for (Py_ssize_t i = 0; rc == 0 && i < n; i++) rc = pack_obj(b, items[i], depth + 1);
     Py_DECREF(fast);
     return rc;
 }
 
 /* None, bools, ints, str, bytes-likes and lists/tuples of them: the values that events carry
- * as they are (Kind.INT, TIMESTAMP, STRINGS, PAIRS and ids). */
+ * as they are (Kind.INT, TIMESTAMP, STRINGS, PAIRS). Guest's thread only. */
 static int pack_obj(Buf *b, PyObject *o, int depth) {
     if (depth > 32) {
         PyErr_SetString(PyExc_ValueError, "recursion limit exceeded");
@@ -167,8 +221,7 @@ static int pack_obj(Buf *b, PyObject *o, int depth) {
         Py_ssize_t n;
         const char *s = PyUnicode_AsUTF8AndSize(o, &n);
         if (!s) return -1;
-        if (pack_header(b, n, 0xA0, 32, 0xD9, 0xDA, 0xDB) < 0) return -1;
-        return buf_put(b, s, n);
+        return pack_str(b, s, n);
     }
     if (PyBytes_Check(o)) return pack_bin(b, PyBytes_AS_STRING(o), PyBytes_GET_SIZE(o));
     if (PyList_Check(o) || PyTuple_Check(o)) return pack_seq(b, o, depth);
@@ -183,117 +236,629 @@ static int pack_obj(Buf *b, PyObject *o, int depth) {
     return -1;
 }
 
+/* -- hashing and checksums ----------------------------------------------------------------- */
+static inline uint64_t rd64(const char *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+static inline uint64_t rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+
+static inline uint64_t avalanche(uint64_t x) {
+    x ^= x >> 33;
+    x *= 0xFF51AFD7ED558CCDULL;
+    x ^= x >> 33;
+    x *= 0xC4CEB9FE1A85EC53ULL;
+    return x ^ (x >> 33);
+}
+
+/* A fast 64-bit hash for the intern tables: four independent lanes over 32-byte blocks, so a
+ * 4 KiB read costs a few hundred cycles. Only ever a table key: a hit is confirmed by comparing
+ * the bytes, so its quality affects speed, never what is written. */
+static uint64_t hash_bytes(const char *p, Py_ssize_t n) {
+    const uint64_t k = 0x9FB21C651E98DF25ULL;
+    uint64_t a = 0x9E3779B97F4A7C15ULL ^ (uint64_t)n, b = 0x6A09E667F3BCC909ULL;
+    uint64_t c = 0xBB67AE8584CAA73BULL, d = 0x3C6EF372FE94F82BULL;
+    for (; n >= 32; p += 32, n -= 32) {
+        a = rotl((a ^ rd64(p)) * k, 29);
+        b = rotl((b ^ rd64(p + 8)) * k, 29);
+        c = rotl((c ^ rd64(p + 16)) * k, 29);
+        d = rotl((d ^ rd64(p + 24)) * k, 29);
+    }
+    for (; n >= 8; p += 8, n -= 8) a = rotl((a ^ rd64(p)) * k, 29);
+    uint64_t tail = 0;
+    memcpy(&tail, p, (size_t)n);
+    a = (a ^ tail) * k;
+    return avalanche(a ^ rotl(b, 17) ^ rotl(c, 31) ^ rotl(d, 47));
+}
+
+/* crc32 as zlib computes it (tracer.trace.format.crc32), eight bytes a step. */
+static uint32_t crc_table[8][256];
+
+static void crc_init(void) {
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++) c = (c & 1) ? (c >> 1) ^ 0xEDB88320U : c >> 1;
+        crc_table[0][i] = c;
+    }
+    for (int s = 1; s < 8; s++)
+        for (int i = 0; i < 256; i++)
+            crc_table[s][i] = (crc_table[s - 1][i] >> 8) ^ crc_table[0][crc_table[s - 1][i] & 0xFF];
+}
+
+static uint32_t crc32_of(const char *data, Py_ssize_t n) {
+    const unsigned char *p = (const unsigned char *)data;
+    uint32_t c = 0xFFFFFFFFU;
+    for (; n >= 8; p += 8, n -= 8) {
+        uint32_t lo = c ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+                           (uint32_t)p[3] << 24);
+        uint32_t hi = (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 |
+                      (uint32_t)p[7] << 24;
+        c = crc_table[7][lo & 0xFF] ^ crc_table[6][(lo >> 8) & 0xFF] ^
+            crc_table[5][(lo >> 16) & 0xFF] ^ crc_table[4][lo >> 24] ^ crc_table[3][hi & 0xFF] ^
+            crc_table[2][(hi >> 8) & 0xFF] ^ crc_table[1][(hi >> 16) & 0xFF] ^
+            crc_table[0][hi >> 24];
+    }
+    for (; n > 0; p++, n--) c = crc_table[0][(c ^ *p) & 0xFF] ^ (c >> 8);
+    return ~c;
+}
+
+/* -- intern tables: byte strings to ids, in order of insertion ------------------------------
+ * One kind of table for strings (their UTF-8), bulk data (its content) and stats (their 'T'
+ * body). Oldest-first order is what lets the bulk-data table forget its oldest entries, as
+ * Tables.blob does. */
+typedef struct Entry {
+    struct Entry *chain, *later;
+    uint64_t hash;
+    long long id;
+    Py_ssize_t len;
+    char data[];
+} Entry;
+
+typedef struct {
+    Entry **slots;
+    size_t mask;
+    Py_ssize_t count;
+    Entry *oldest, *newest;
+} Table;
+
+static Entry *table_find(const Table *t, const char *p, Py_ssize_t n, uint64_t h) {
+    if (!t->slots) return NULL;
+    for (Entry *e = t->slots[h & t->mask]; e; e = e->chain)
+        if (e->hash == h && e->len == n && memcmp(e->data, p, (size_t)n) == 0) return e;
+    return NULL;
+}
+
+static int table_resize(Table *t, size_t size) {
+    Entry **slots = calloc(size, sizeof *slots);
+    if (!slots) return -1;
+    for (Entry *e = t->oldest; e; e = e->later) {
+        e->chain = slots[e->hash & (size - 1)];
+        slots[e->hash & (size - 1)] = e;
+    }
+    free(t->slots);
+    t->slots = slots;
+    t->mask = size - 1;
+    return 0;
+}
+
+static int table_add(Table *t, const char *p, Py_ssize_t n, uint64_t h, long long id) {
+    if ((!t->slots || (size_t)t->count >= t->mask) &&
+        table_resize(t, t->slots ? 2 * (t->mask + 1) : 64) < 0)
+        return -1;
+    Entry *e = malloc(sizeof *e + (size_t)n);
+    if (!e) return -1;
+    memcpy(e->data, p, (size_t)n);
+    e->hash = h;
+    e->id = id;
+    e->len = n;
+    e->chain = t->slots[h & t->mask];
+    t->slots[h & t->mask] = e;
+    e->later = NULL;
+    if (t->newest) t->newest->later = e;
+    else t->oldest = e;
+    t->newest = e;
+    t->count++;
+    return 0;
+}
+
+static void table_drop_oldest(Table *t) {
+    Entry *e = t->oldest;
+    t->oldest = e->later;
+    if (!t->oldest) t->newest = NULL;
+    Entry **at = &t->slots[e->hash & t->mask];
+    while (*at != e) at = &(*at)->chain;
+    *at = e->chain;
+    t->count--;
+    free(e);
+}
+
+static void table_clear(Table *t) {
+    for (Entry *e = t->oldest, *next; e; e = next) {
+        next = e->later;
+        free(e);
+    }
+    if (t->slots) memset(t->slots, 0, (t->mask + 1) * sizeof *t->slots);
+    t->count = 0;
+    t->oldest = t->newest = NULL;
+}
+
+static void table_free(Table *t) {
+    table_clear(t);
+    free(t->slots);
+    t->slots = NULL;
+}
+
+/* -- the encoder: everything the worker owns ------------------------------------------------
+ * The same steps in the same order as tracer.trace.writer.Tables and TraceWriter.flush. */
+typedef struct Batch {
+    Buf buf;
+    Py_ssize_t events;
+    struct Batch *next;
+} Batch;
+
+typedef struct {
+    int fd;
+    long long offset, seq;
+    Py_ssize_t chunk_events, chunk_bulk_bytes, inline_bytes, max_strings, max_stats, blob_window;
+    Table strings, blobs, stats;
+    long long n_strings, n_blobs, n_stats;
+    long long first_string, first_blob, first_stat; /* of the chunk being filled */
+    Buf new_strings, new_blobs, stat_defs;           /* its definitions, encoded */
+    Py_ssize_t n_new_strings, n_new_blobs, n_stat_values, new_bulk, window;
+    __int128 base_device, base_inode, base_time;
+    Buf event, events, out; /* the event being encoded, the chunk's events, a frame */
+    Py_ssize_t pending;
+    long long *index; /* INDEX_FIELDS values a chunk */
+    Py_ssize_t index_len, index_cap;
+    int err; /* an errno value; EOVERFLOW: a stat field past 64 bits */
+} Encoder;
+
+static int write_all(Encoder *e, const char *p, Py_ssize_t n) {
+    while (n > 0) {
+        ssize_t done = write(e->fd, p, (size_t)n);
+        if (done < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        p += done;
+        n -= done;
+    }
+    return 0;
+}
+
+static int note_chunk(Encoder *e) {
+    if (e->index_len + 5 > e->index_cap) {
+        Py_ssize_t cap = e->index_cap ? 2 * e->index_cap : 320;
+        long long *index = realloc(e->index, (size_t)cap * sizeof *index);
+        if (!index) return -1;
+        e->index = index;
+        e->index_cap = cap;
+    }
+    long long *at = e->index + e->index_len;
+    at[0] = e->offset;
+    at[1] = e->seq;
+    at[2] = e->first_string;
+    at[3] = e->first_blob;
+    at[4] = e->first_stat;
+    e->index_len += 5;
+    return 0;
+}
+
+/* TraceWriter.flush: the pending events and definitions as one chunk frame, in one write(). */
+static int write_chunk(Encoder *e) {
+    if (!e->pending && !e->n_new_strings && !e->n_new_blobs && !e->n_stat_values) return 0;
+    Buf *o = &e->out;
+    o->len = 0;
+    static const char head[7] = {(char)0x93, KIND_CHUNK, (char)0xC6, 0, 0, 0, 0};
+    Buf ih; /* the events' array header */
+    buf_init(&ih);
+    if (buf_put(o, head, sizeof head) < 0 || put_byte(o, 0x99) < 0 || pack_int(o, e->seq) < 0 ||
+        pack_int(o, e->pending) < 0 || pack_int(o, e->first_string) < 0 ||
+        pack_array_header(o, e->n_new_strings) < 0 ||
+        buf_put(o, e->new_strings.data, e->new_strings.len) < 0 ||
+        pack_int(o, e->first_blob) < 0 || pack_array_header(o, e->n_new_blobs) < 0 ||
+        buf_put(o, e->new_blobs.data, e->new_blobs.len) < 0 || pack_int(o, e->first_stat) < 0 ||
+        pack_array_header(o, e->n_stat_values) < 0 ||
+        buf_put(o, e->stat_defs.data, e->stat_defs.len) < 0 ||
+        pack_array_header(&ih, 4 * e->pending) < 0)
+        return -1;
+    /* the events as one bin: TraceWriter packs their msgpack apart (see its flush) */
+    if (pack_bin_header(o, ih.len + e->events.len) < 0 || buf_put(o, ih.data, ih.len) < 0 ||
+        buf_put(o, e->events.data, e->events.len) < 0)
+        return -1;
+    Py_ssize_t body = o->len - (Py_ssize_t)sizeof head;
+    if (put_be(o, 0xCE, crc32_of(o->data + sizeof head, body), 4) < 0) return -1;
+    for (int i = 0; i < 4; i++) o->data[3 + i] = (char)((unsigned long long)body >> (8 * (3 - i)));
+    if (note_chunk(e) < 0) return -1;
+    if (write_all(e, o->data, o->len) < 0) {
+        e->err = errno;
+        return -1;
+    }
+    e->offset += o->len;
+    e->seq += e->pending;
+    e->first_string = e->n_strings;
+    e->first_blob = e->n_blobs;
+    e->first_stat = e->n_stats;
+    e->pending = e->n_new_strings = e->n_new_blobs = e->n_stat_values = e->new_bulk = 0;
+    e->events.len = e->new_strings.len = e->new_blobs.len = e->stat_defs.len = 0;
+    e->base_device = e->base_inode = e->base_time = 0;
+    return 0;
+}
+
+/* Tables.string */
+static long long intern_string(Encoder *e, const char *s, Py_ssize_t n) {
+    uint64_t h = hash_bytes(s, n);
+    Entry *found = table_find(&e->strings, s, n, h);
+    if (found) return found->id;
+    if (e->strings.count >= e->max_strings) table_clear(&e->strings);
+    long long id = e->n_strings;
+    if (table_add(&e->strings, s, n, h, id) < 0 || pack_str(&e->new_strings, s, n) < 0) return -1;
+    e->n_strings++;
+    e->n_new_strings++;
+    return id;
+}
+
+/* Tables.data for data of INLINE_BYTES or more, and Tables.blob */
+static long long intern_blob(Encoder *e, const char *p, Py_ssize_t n) {
+    uint64_t h = hash_bytes(p, n);
+    Entry *found = table_find(&e->blobs, p, n, h);
+    if (found) return found->id;
+    e->window += n;
+    while (e->window > e->blob_window && e->blobs.oldest) {
+        e->window -= e->blobs.oldest->len;
+        table_drop_oldest(&e->blobs);
+    }
+    long long id = e->n_blobs;
+    if (table_add(&e->blobs, p, n, h, id) < 0 || pack_bin(&e->new_blobs, p, n) < 0) return -1;
+    e->n_blobs++;
+    e->n_new_blobs++;
+    e->new_bulk += n;
+    /* as Tables.blob: the chunk goes now, even mid-event; the event using the id follows */
+    if (e->new_bulk >= e->chunk_bulk_bytes && write_chunk(e) < 0) return -1;
+    return id;
+}
+
+/* wrap_delta in tracer/trace/format.py: below int64, plus 2**64. */
+static int pack_delta(Encoder *e, Buf *b, __int128 value, __int128 base) {
+    __int128 d = value - base;
+    if (d < INT64_MIN) d += (__int128)1 << 64;
+    int rc = pack_int128(b, d);
+    if (rc == -2) e->err = EOVERFLOW;
+    return rc < 0 ? -1 : 0;
+}
+
+/* Tables.stat: a new stat gets the next id; its fields go to the chunk's definitions, device,
+ * inode and timestamps as deltas from the previous definition in the same chunk. */
+static long long intern_stat(Encoder *e, const char *body, Py_ssize_t n) {
+    uint64_t h = hash_bytes(body, n);
+    Entry *found = table_find(&e->stats, body, n, h);
+    if (found) return found->id;
+    if (e->stats.count >= e->max_stats) table_clear(&e->stats);
+    long long id = e->n_stats;
+    if (table_add(&e->stats, body, n, h, id) < 0) return -1;
+    e->n_stats++;
+    Py_ssize_t type_len;
+    memcpy(&type_len, body, sizeof type_len);
+    const char *bits = body + sizeof type_len + type_len;
+    long long type_id = intern_string(e, body + sizeof type_len, type_len);
+    if (type_id < 0) return -1;
+    uint16_t flags;
+    memcpy(&flags, bits, sizeof flags);
+    int has[STAT_INTS];
+    __int128 v[STAT_INTS];
+    for (int i = 0; i < STAT_INTS; i++) {
+        uint64_t x;
+        memcpy(&x, bits + sizeof flags + 8 * i, 8);
+        has[i] = flags >> i & 1;
+        v[i] = flags >> (8 + i) & 1 ? (__int128)x : (__int128)(int64_t)x;
+    }
+    Buf *b = &e->stat_defs;
+    /* device, inode, type, link count, size, atime, mtime, ctime */
+    if (pack_delta(e, b, v[0], e->base_device) < 0 || pack_delta(e, b, v[1], e->base_inode) < 0 ||
+        pack_int(b, type_id) < 0)
+        return -1;
+    for (int i = 2; i < 4; i++) {
+        int rc = has[i] ? pack_int128(b, v[i]) : put_byte(b, 0xC0);
+        if (rc == -2) e->err = EOVERFLOW;
+        if (rc < 0) return -1;
+    }
+    for (int i = 4; i < STAT_INTS; i++) {
+        if (!has[i]) {
+            if (put_byte(b, 0xC0) < 0) return -1;
+            continue;
+        }
+        if (pack_delta(e, b, v[i], e->base_time) < 0) return -1;
+        e->base_time = v[i];
+    }
+    e->base_device = v[0];
+    e->base_inode = v[1];
+    e->n_stat_values += 8;
+    return id;
+}
+
+/* Encodes one batch's events; -1 with e->err set (to ENOMEM if nothing more precise). */
+static int encode_batch(Encoder *e, const Batch *batch) {
+    const char *p = batch->buf.data, *end = p + batch->buf.len;
+    Buf *ev = &e->event;
+    int flag = DROPPED;
+    while (p < end) {
+        char tag = *p++;
+        Py_ssize_t n = 0;
+        uint64_t x;
+        long long id = -1; /* for the records stored as an id */
+        int rc = 0;
+        switch (tag) {
+        case 'V':
+            flag = (unsigned char)*p++;
+            ev->len = 0;
+            rc = put_byte(ev, (unsigned char)flag);
+            break;
+        case 'I':
+        case 'U':
+            memcpy(&x, p, 8);
+            p += 8;
+            rc = tag == 'I' ? pack_int(ev, (long long)x) : put_be(ev, 0xCF, x, 8);
+            break;
+        case 'N':
+            rc = put_byte(ev, 0xC0);
+            break;
+        case 'W':
+            if (flag != DROPPED) {
+                rc = buf_put(&e->events, ev->data, ev->len);
+                if (rc == 0 && ++e->pending >= e->chunk_events) rc = write_chunk(e);
+            }
+            break;
+        case 'F':
+            rc = write_chunk(e);
+            break;
+        case 'A':
+        case 'R':
+        case 'S':
+        case 'B':
+        case 'T':
+            memcpy(&n, p, sizeof n);
+            p += sizeof n;
+            if (tag == 'A') {
+                rc = pack_array_header(ev, n);
+                n = 0;
+            } else if (tag == 'R') {
+                rc = buf_put(ev, p, n);
+            } else if (tag == 'B' && n < e->inline_bytes) {
+                rc = pack_bin(ev, p, n);
+            } else {
+                id = tag == 'S' ? intern_string(e, p, n)
+                     : tag == 'B' ? intern_blob(e, p, n)
+                                  : intern_stat(e, p, n);
+                rc = id < 0 ? -1 : pack_int(ev, id);
+            }
+            p += n;
+            break;
+        default:
+            e->err = EINVAL; /* cannot happen: batches are made by this file alone */
+            return -1;
+        }
+        if (rc < 0) {
+            if (!e->err) e->err = ENOMEM;
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* -- Recording ---------------------------------------------------------------------------- */
 typedef struct {
     PyObject_HEAD
-    PyObject *strings, *blobs, *stats;              /* the dicts of Tables */
-    PyObject *def_string, *def_blob, *entries; /* Tables methods, on a miss */
-    PyObject *flush, *errors, *wasi_error, *digest, *code_name;
-    /* Stat interning is done here whole (Tables.stat is the Python original): the next id,
-     * the definitions of the chunk being filled, already encoded, and their delta bases. */
-    long long n_stats;
-    Py_ssize_t max_stats, n_stat_values;
-    PyObject *base_device, *base_inode, *base_time;
-    Buf stat_defs;
-    PyObject *last_stat, *last_stat_id; /* the stat seen last and its id in `stats` */
-    PyObject *type_member, *type_str;   /* the last stat type seen, and its value as a str */
+    PyObject *errors, *wasi_error, *code_name;
     unsigned char kinds[MAX_OPS][MAX_PARAMS + 1]; /* per op: param kinds, then the result's */
     unsigned char nparams[MAX_OPS];
     int n_ops;
-    Py_ssize_t chunk_events, inline_bytes, pending;
-    Buf events;
+    Batch *cur; /* being filled by the guest's thread */
+    long long events;
     unsigned long long counts[2 * MAX_OPS];
+    int finished;
+    /* the worker, and what it shares with the guest's thread (under `lock`) */
+    Encoder enc;
+    int threaded, started, stop, busy, n_batches;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t work, done;
+    Batch *queue, *queue_tail, *spare;
 } Recording;
 
+static void *worker_main(void *arg) {
+    Recording *r = arg;
+    pthread_mutex_lock(&r->lock);
+    for (;;) {
+        while (!r->queue && !r->stop) pthread_cond_wait(&r->work, &r->lock);
+        Batch *b = r->queue;
+        if (!b) break;
+        r->queue = b->next;
+        if (!r->queue) r->queue_tail = NULL;
+        r->busy = 1;
+        int failed = r->enc.err != 0;
+        pthread_mutex_unlock(&r->lock);
+        if (!failed) (void)encode_batch(&r->enc, b); /* an error stays in enc.err */
+        b->buf.len = 0;
+        b->events = 0;
+        pthread_mutex_lock(&r->lock);
+        b->next = r->spare;
+        r->spare = b;
+        r->busy = 0;
+        pthread_cond_broadcast(&r->done);
+    }
+    pthread_mutex_unlock(&r->lock);
+    return NULL;
+}
+
+static Batch *batch_new(void) {
+    Batch *b = malloc(sizeof *b);
+    if (b) {
+        buf_init(&b->buf);
+        b->events = 0;
+        b->next = NULL;
+    }
+    return b;
+}
+
+static void batch_free(Batch *b) {
+    buf_free(&b->buf);
+    free(b);
+}
+
+/* The worker's error as a Python exception. */
+static int raise_worker_error(int err) {
+    if (err == ENOMEM) PyErr_NoMemory();
+    else if (err == EOVERFLOW)
+        PyErr_SetString(PyExc_OverflowError, "a stat field differs from the last by 2**64 or more");
+    else {
+        errno = err;
+        PyErr_SetFromErrno(PyExc_OSError);
+    }
+    return -1;
+}
+
+/* Waits, without the GIL, until the worker has nothing queued (and, with `for_spare`, until
+ * a spare batch exists). Called with `lock` not held; returns with it held. */
+static void wait_worker(Recording *r, int for_spare) {
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&r->lock);
+    while (for_spare ? !r->spare : (r->queue || r->busy)) pthread_cond_wait(&r->done, &r->lock);
+    pthread_mutex_unlock(&r->lock);
+    Py_END_ALLOW_THREADS
+    pthread_mutex_lock(&r->lock);
+}
+
+/* Hands the current batch to the encoder and starts a fresh one. */
+static int handoff(Recording *r) {
+    Batch *b = r->cur;
+    if (!r->started) {
+        int rc = encode_batch(&r->enc, b);
+        b->buf.len = 0;
+        b->events = 0;
+        return rc < 0 ? raise_worker_error(r->enc.err) : 0;
+    }
+    Batch *next = NULL;
+    if (r->n_batches < MAX_BATCHES) {
+        pthread_mutex_lock(&r->lock);
+        next = r->spare;
+        if (next) r->spare = next->next;
+        pthread_mutex_unlock(&r->lock);
+        if (!next) {
+            if (!(next = batch_new())) return fail_memory();
+            r->n_batches++;
+        }
+    }
+    pthread_mutex_lock(&r->lock);
+    b->next = NULL;
+    if (r->queue_tail) r->queue_tail->next = b;
+    else r->queue = b;
+    r->queue_tail = b;
+    pthread_cond_signal(&r->work);
+    if (!next) {
+        while (!r->spare) {
+            pthread_mutex_unlock(&r->lock);
+            wait_worker(r, 1);
+        }
+        next = r->spare;
+        r->spare = next->next;
+    }
+    int err = r->enc.err;
+    pthread_mutex_unlock(&r->lock);
+    r->cur = next;
+    return err ? raise_worker_error(err) : 0;
+}
+
+/* Everything handed over is encoded and written (or failed). */
+static int drain(Recording *r) {
+    if (!r->started) return r->enc.err ? raise_worker_error(r->enc.err) : 0;
+    wait_worker(r, 0);
+    int err = r->enc.err;
+    pthread_mutex_unlock(&r->lock);
+    return err ? raise_worker_error(err) : 0;
+}
+
+static void stop_worker(Recording *r) {
+    if (!r->started) return;
+    pthread_mutex_lock(&r->lock);
+    r->stop = 1;
+    pthread_cond_signal(&r->work);
+    pthread_mutex_unlock(&r->lock);
+    Py_BEGIN_ALLOW_THREADS
+    pthread_join(r->thread, NULL);
+    Py_END_ALLOW_THREADS
+    r->started = 0;
+}
+
 static int rec_traverse(Recording *self, visitproc visit, void *arg) {
-    Py_VISIT(self->strings);
-    Py_VISIT(self->blobs);
-    Py_VISIT(self->stats);
-    Py_VISIT(self->def_string);
-    Py_VISIT(self->def_blob);
-    Py_VISIT(self->entries);
-    Py_VISIT(self->flush);
     Py_VISIT(self->errors);
     Py_VISIT(self->wasi_error);
-    Py_VISIT(self->digest);
-    Py_VISIT(self->last_stat);
-    Py_VISIT(self->type_member);
     return 0;
 }
 
 static int rec_clear(Recording *self) {
-    Py_CLEAR(self->strings);
-    Py_CLEAR(self->blobs);
-    Py_CLEAR(self->stats);
-    Py_CLEAR(self->def_string);
-    Py_CLEAR(self->def_blob);
-    Py_CLEAR(self->entries);
-    Py_CLEAR(self->flush);
     Py_CLEAR(self->errors);
     Py_CLEAR(self->wasi_error);
-    Py_CLEAR(self->digest);
-    Py_CLEAR(self->last_stat);
-    Py_CLEAR(self->last_stat_id);
-    Py_CLEAR(self->type_member);
-    Py_CLEAR(self->type_str);
     return 0;
+}
+
+static void encoder_free(Encoder *e) {
+    table_free(&e->strings);
+    table_free(&e->blobs);
+    table_free(&e->stats);
+    Buf *bufs[] = {&e->new_strings, &e->new_blobs, &e->stat_defs, &e->event, &e->events, &e->out};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) buf_free(bufs[i]);
+    free(e->index);
+    e->index = NULL;
 }
 
 static void rec_dealloc(Recording *self) {
     PyObject_GC_UnTrack(self);
+    stop_worker(self); /* what was handed over is still written */
     rec_clear(self);
     Py_XDECREF(self->code_name);
-    Py_XDECREF(self->base_device);
-    Py_XDECREF(self->base_inode);
-    Py_XDECREF(self->base_time);
-    if (self->events.data != self->events.local) PyMem_Free(self->events.data);
-    if (self->stat_defs.data != self->stat_defs.local) PyMem_Free(self->stat_defs.data);
+    for (Batch *b = self->spare, *next; b; b = next) {
+        next = b->next;
+        batch_free(b);
+    }
+    if (self->cur) batch_free(self->cur);
+    encoder_free(&self->enc);
+    if (self->threaded) {
+        pthread_mutex_destroy(&self->lock);
+        pthread_cond_destroy(&self->work);
+        pthread_cond_destroy(&self->done);
+    }
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 static PyObject *rec_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     Recording *self = (Recording *)type->tp_alloc(type, 0);
-    if (self) {
-        buf_init(&self->events);
-        buf_init(&self->stat_defs);
+    if (!self) return NULL;
+    Encoder *e = &self->enc;
+    Buf *bufs[] = {&e->new_strings, &e->new_blobs, &e->stat_defs, &e->event, &e->events, &e->out};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) buf_init(bufs[i]);
+    if (!(self->cur = batch_new())) {
+        Py_DECREF(self);
+        return PyErr_NoMemory();
     }
+    self->n_batches = 1;
     return (PyObject *)self;
 }
 
-static int reset_bases(Recording *self);
-
-static int get_attr(PyObject *tables, const char *name, PyObject **out) {
-    *out = PyObject_GetAttrString(tables, name);
-    return *out ? 0 : -1;
-}
-
 static int rec_init(Recording *self, PyObject *args, PyObject *kw) {
-    PyObject *tables, *flush, *errors, *wasi_error, *digest, *op_kinds;
-    Py_ssize_t chunk_events, inline_bytes, max_stats;
-    if (!PyArg_ParseTuple(args, "OOO!OOO!nnn", &tables, &flush, &PyDict_Type, &errors,
-                          &wasi_error, &digest, &PyList_Type, &op_kinds, &chunk_events,
-                          &inline_bytes, &max_stats))
-        return -1;
-    rec_clear(self);
-    self->max_stats = max_stats;
-    if (reset_bases(self) < 0) return -1;
-    if (get_attr(tables, "strings", &self->strings) || get_attr(tables, "blobs", &self->blobs) ||
-        get_attr(tables, "stats", &self->stats) || get_attr(tables, "string", &self->def_string) ||
-        get_attr(tables, "blob", &self->def_blob) || get_attr(tables, "entries", &self->entries))
-        return -1;
-    if (!PyDict_Check(self->strings) || !PyDict_Check(self->blobs) || !PyDict_Check(self->stats)) {
-        PyErr_SetString(PyExc_TypeError, "Recording needs the dicts of a Tables");
+    PyObject *errors, *wasi_error, *op_kinds;
+    int fd, threaded;
+    long long offset;
+    Py_ssize_t chunk_events, chunk_bulk, inline_bytes, max_strings, max_stats, window;
+    if (self->errors) {
+        PyErr_SetString(PyExc_TypeError, "a Recording is initialized once");
         return -1;
     }
-    Py_INCREF(flush);
-    self->flush = flush;
-    Py_INCREF(errors);
-    self->errors = errors;
-    Py_INCREF(wasi_error);
-    self->wasi_error = wasi_error;
-    Py_INCREF(digest);
-    self->digest = digest;
-    if (!self->code_name && !(self->code_name = PyUnicode_InternFromString("code"))) return -1;
+    if (!PyArg_ParseTuple(args, "iLO!OO!nnnnnnp", &fd, &offset, &PyDict_Type, &errors,
+                          &wasi_error, &PyList_Type, &op_kinds, &chunk_events, &chunk_bulk,
+                          &inline_bytes, &max_strings, &max_stats, &window, &threaded))
+        return -1;
     Py_ssize_t n_ops = PyList_GET_SIZE(op_kinds);
     if (n_ops > MAX_OPS / 2 - 1) {
         PyErr_SetString(PyExc_ValueError, "too many operations for one-byte event flags");
@@ -317,316 +882,326 @@ static int rec_init(Recording *self, PyObject *args, PyObject *kw) {
         }
         self->nparams[op] = (unsigned char)(n - 1);
     }
+    if (!(self->code_name = PyUnicode_InternFromString("code"))) return -1;
+    Py_INCREF(errors);
+    self->errors = errors;
+    Py_INCREF(wasi_error);
+    self->wasi_error = wasi_error;
     self->n_ops = (int)n_ops;
-    self->chunk_events = chunk_events;
-    self->inline_bytes = inline_bytes;
+    Encoder *e = &self->enc;
+    e->fd = fd;
+    e->offset = offset;
+    e->chunk_events = chunk_events;
+    e->chunk_bulk_bytes = chunk_bulk;
+    e->inline_bytes = inline_bytes;
+    e->max_strings = max_strings;
+    e->max_stats = max_stats;
+    e->blob_window = window;
+    if (threaded) {
+        pthread_mutex_init(&self->lock, NULL);
+        pthread_cond_init(&self->work, NULL);
+        pthread_cond_init(&self->done, NULL);
+        self->threaded = 1;
+        /* without a thread, batches are encoded as they are handed over */
+        self->started = pthread_create(&self->thread, NULL, worker_main, self) == 0;
+    }
     return 0;
 }
 
-static int pack_interned(Buf *b, PyObject *table, PyObject *define, PyObject *value);
-
-/* -- stat definitions: Tables.stat, in C ---------------------------------------------------
- * The same steps in the same order as tracer.trace.writer.Tables.stat, which stays the
- * definition (tests/test_native_recorder.py compares the bytes): a new stat gets the next id and
- * its fields are appended to the chunk's definitions, device, inode and timestamps as deltas
- * from the previous definition in the same chunk. Here the definitions are encoded at once;
- * take_stats() hands them to TraceWriter.flush and starts the bases anew, as Tables.take does. */
-static int reset_bases(Recording *self) {
-    PyObject *zero = PyLong_FromLong(0);
-    if (!zero) return -1;
-    Py_INCREF(zero);
-    Py_INCREF(zero);
-    Py_XSETREF(self->base_device, zero);
-    Py_XSETREF(self->base_inode, zero);
-    Py_XSETREF(self->base_time, zero);
-    self->stat_defs.len = 0;
-    self->n_stat_values = 0;
+/* -- capture, on the guest's thread ---------------------------------------------------------
+ * Values go into the batch as fixed-size records, to be encoded by the worker: the guest's
+ * thread pays for little more than copying them. */
+static inline int put_tag_size(Buf *b, char tag, Py_ssize_t n) {
+    if (b->cap - b->len < 1 + (Py_ssize_t)sizeof n && buf_grow(b, 1 + sizeof n) < 0) return -1;
+    b->data[b->len] = tag;
+    memcpy(b->data + b->len + 1, &n, sizeof n);
+    b->len += 1 + (Py_ssize_t)sizeof n;
     return 0;
 }
 
-/* Encodes value - *base (nil for a missing timestamp, which leaves the base as it is) and
- * makes value the base if `move`. */
-static int pack_delta(Buf *b, PyObject *value, PyObject **base, int move) {
-    if (value == Py_None) return put_byte(b, 0xC0);
-    int rc;
-    int ov = 1, ob = 1;
-    long long v = 0, w = 0, d = 0;
-    if (PyLong_CheckExact(value) && PyLong_CheckExact(*base)) {
-        v = PyLong_AsLongLongAndOverflow(value, &ov);
-        w = PyLong_AsLongLongAndOverflow(*base, &ob);
-    }
-    if (!ov && !ob && !__builtin_sub_overflow(v, w, &d)) {
-        rc = pack_int(b, d); /* the common case: no Python int made for the delta */
-    } else {
-        /* past 64 bits: below msgpack's smallest int, a delta is stored plus 2**64, as
-         * Tables.stat does (U64_WRAP in tracer/trace/format.py) */
-        PyObject *delta = PyNumber_Subtract(value, *base);
-        if (!delta) return -1;
-        int below;
-        (void)PyLong_AsLongLongAndOverflow(delta, &below);
-        if (below < 0) {
-            static PyObject *wrap;
-            if (!wrap) wrap = PyLong_FromString("18446744073709551616", NULL, 10);
-            Py_SETREF(delta, wrap ? PyNumber_Add(delta, wrap) : NULL);
-            if (!delta) return -1;
-        }
-        rc = pack_obj(b, delta, 0);
-        Py_DECREF(delta);
-    }
-    if (rc == 0 && move) {
-        Py_INCREF(value);
-        Py_SETREF(*base, value);
-    }
-    return rc;
+static int segment(Buf *b, char tag, const char *p, Py_ssize_t n) {
+    return put_tag_size(b, tag, n) < 0 || buf_put(b, p, n) < 0 ? fail_memory() : 0;
 }
 
-static PyObject *define_stat(Recording *self, PyObject *value) {
-    if (!PyTuple_Check(value) || PyTuple_GET_SIZE(value) != 8) {
-        PyErr_Format(PyExc_TypeError, "a stat must be a DescriptorStat, not %R", value);
-        return NULL;
-    }
-    if (PyDict_GET_SIZE(self->stats) >= self->max_stats) {
-        PyDict_Clear(self->stats);
-        Py_CLEAR(self->last_stat);
-        Py_CLEAR(self->last_stat_id);
-    }
-    PyObject *sid = PyLong_FromLongLong(self->n_stats);
-    if (!sid) return NULL;
-    /* Keyed by a plain tuple of the fields, the type as a plain str (equal to the stat and
-     * hashed alike): the collector stops tracking a tuple of numbers and plain strings, while
-     * every DescriptorStat kept (its type an enum member) would be traversed by each full
-     * collection, which then come the more often the more there are. */
-    PyObject *key = PyTuple_New(8);
-    if (!key) {
-        Py_DECREF(sid);
-        return NULL;
-    }
-    for (int i = 0; i < 8; i++) {
-        PyObject *item = PyTuple_GET_ITEM(value, i);
-        if (PyUnicode_Check(item) && !PyUnicode_CheckExact(item)) {
-            /* a str subclass's value as a true str; the last one is kept for the next stat */
-            if (item != self->type_member) {
-                PyObject *plain = PyUnicode_FromObject(item);
-                if (!plain) {
-                    Py_DECREF(key);
-                    Py_DECREF(sid);
-                    return NULL;
-                }
-                Py_INCREF(item);
-                Py_XSETREF(self->type_member, item);
-                Py_XSETREF(self->type_str, plain);
+/* A Python int as 64 bits: returns 0 if it is an int64, 1 if a uint64 of 2**63 or more, -1
+ * with the Python error set if it is neither. Small exact ints are read from their digits:
+ * most values a guest passes are, and this is every call's cost. */
+static inline int int_bits(PyObject *v, uint64_t *out) {
+#if PY_VERSION_HEX < 0x030C0000 && PyLong_SHIFT == 30
+    if (PyLong_CheckExact(v)) {
+        const digit *d = ((PyLongObject *)v)->ob_digit;
+        switch (Py_SIZE(v)) {
+        case 0:
+            *out = 0;
+            return 0;
+        case 1:
+            *out = d[0];
+            return 0;
+        case -1:
+            *out = (uint64_t)-(int64_t)d[0];
+            return 0;
+        case 2:
+            *out = (uint64_t)d[0] | (uint64_t)d[1] << 30;
+            return 0;
+        case 3:
+            if (d[2] < 8) { /* 63 bits: nanosecond timestamps */
+                *out = (uint64_t)d[0] | (uint64_t)d[1] << 30 | (uint64_t)d[2] << 60;
+                return 0;
             }
-            item = self->type_str;
-            Py_INCREF(item);
-        } else {
-            Py_INCREF(item);
         }
-        PyTuple_SET_ITEM(key, i, item);
     }
-    int set = PyDict_SetItem(self->stats, key, sid);
-    Py_DECREF(key);
-    if (set < 0) {
-        Py_DECREF(sid);
-        return NULL;
-    }
-    self->n_stats++;
-    PyObject **v = &PyTuple_GET_ITEM(value, 0);
-    Buf *b = &self->stat_defs;
-    /* device, inode, then the type's string id (defined first if new, as Tables.stat does) */
-    Buf fields;
-    buf_init(&fields);
-    int rc = pack_delta(&fields, v[0], &self->base_device, 0);
-    if (rc == 0) rc = pack_delta(&fields, v[1], &self->base_inode, 0);
-    if (rc == 0) rc = pack_interned(&fields, self->strings, self->def_string, v[2]);
-    if (rc == 0) rc = pack_obj(&fields, v[3], 0);
-    if (rc == 0) rc = pack_obj(&fields, v[4], 0);
-    for (int i = 5; rc == 0 && i < 8; i++) rc = pack_delta(&fields, v[i], &self->base_time, 1);
-    if (rc == 0) rc = buf_put(b, fields.data, fields.len);
-    buf_free(&fields);
-    if (rc < 0) {
-        Py_DECREF(sid);
-        return NULL;
-    }
-    Py_INCREF(v[0]);
-    Py_SETREF(self->base_device, v[0]);
-    Py_INCREF(v[1]);
-    Py_SETREF(self->base_inode, v[1]);
-    self->n_stat_values += 8;
-    return sid;
-}
-
-/* Equal as tuples are, field by field: what a dict lookup would find equal. */
-static int same_stat(PyObject *a, PyObject *b) {
-    if (!a || !PyTuple_Check(b) || Py_TYPE(a) != Py_TYPE(b) ||
-        PyTuple_GET_SIZE(a) != PyTuple_GET_SIZE(b))
+#elif PY_VERSION_HEX >= 0x030C0000
+    if (PyLong_CheckExact(v) && PyUnstable_Long_IsCompact((PyLongObject *)v)) {
+        *out = (uint64_t)PyUnstable_Long_CompactValue((PyLongObject *)v);
         return 0;
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(a); i++) {
-        PyObject *x = PyTuple_GET_ITEM(a, i), *y = PyTuple_GET_ITEM(b, i);
-        if (x == y) continue;
-        if (PyLong_CheckExact(x) && PyLong_CheckExact(y)) {
-            /* fields of a stat fit in 64 bits; compare as C integers where they do */
-            int ox, oy;
-            long long vx = PyLong_AsLongLongAndOverflow(x, &ox);
-            long long vy = PyLong_AsLongLongAndOverflow(y, &oy);
-            if (!ox && !oy) {
-                if (vx != vy) return 0;
-                continue;
-            }
-        }
-        int eq = PyObject_RichCompareBool(x, y, Py_EQ);
-        if (eq <= 0) return eq;
     }
-    return 1;
+#endif
+    int overflow;
+    long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+    if (!overflow) {
+        if (x == -1 && PyErr_Occurred()) return -1;
+        *out = (uint64_t)x;
+        return 0;
+    }
+    if (overflow > 0) {
+        unsigned long long u = PyLong_AsUnsignedLongLong(v);
+        if (u == (unsigned long long)-1 && PyErr_Occurred()) return -1;
+        *out = u;
+        return 1;
+    }
+    PyErr_SetString(PyExc_OverflowError, "Integer value out of range");
+    return -1;
 }
 
-static int pack_stat(Recording *self, Buf *b, PyObject *value) {
-    /* A guest that stats a file again before it changes gets the same stat: compared with the
-     * last one, it needs no hashing of its eight fields. The table is only ever cleared
-     * whole (which forgets the last stat too), so the last stat's id is still its id there. */
-    int same = same_stat(self->last_stat, value);
-    if (same < 0) return -1;
-    if (same) return pack_pylong(b, self->last_stat_id);
-    PyObject *id = PyDict_GetItemWithError(self->stats, value);
-    if (id) {
-        Py_INCREF(id);
-    } else if (PyErr_Occurred() || !(id = define_stat(self, value))) {
+static inline int cap_int(Buf *b, PyObject *v) {
+    uint64_t x;
+    int high = int_bits(v, &x);
+    if (high < 0) return -1;
+    if (b->cap - b->len < 9 && buf_grow(b, 9) < 0) return fail_memory();
+    b->data[b->len] = high ? 'U' : 'I';
+    memcpy(b->data + b->len + 1, &x, 8);
+    b->len += 9;
+    return 0;
+}
+
+static int cap_raw(Buf *b, PyObject *v) {
+    Py_ssize_t at = b->len;
+    if (put_tag_size(b, 'R', 0) < 0) return fail_memory();
+    if (pack_obj(b, v, 0) < 0) return fail_memory();
+    Py_ssize_t n = b->len - at - 1 - (Py_ssize_t)sizeof n;
+    memcpy(b->data + at + 1, &n, sizeof n);
+    return 0;
+}
+
+static int cap_str(Buf *b, PyObject *v) {
+    if (!PyUnicode_Check(v)) {
+        PyErr_Format(PyExc_TypeError, "expected a str, not %R", (PyObject *)Py_TYPE(v));
         return -1;
     }
-    int rc = pack_pylong(b, id);
-    Py_INCREF(value);
-    Py_XSETREF(self->last_stat, value);
-    Py_XSETREF(self->last_stat_id, id);
+    Py_ssize_t n;
+    const char *s = PyUnicode_AsUTF8AndSize(v, &n);
+    return s ? segment(b, 'S', s, n) : -1;
+}
+
+static int cap_bytes(Buf *b, PyObject *v) {
+    if (PyBytes_CheckExact(v)) return segment(b, 'B', PyBytes_AS_STRING(v), PyBytes_GET_SIZE(v));
+    /* a view of guest memory changes after the call: what was passed is copied now */
+    Py_buffer view;
+    if (PyObject_GetBuffer(v, &view, PyBUF_CONTIG_RO) < 0) return -1;
+    int rc = segment(b, 'B', view.buf, view.len);
+    PyBuffer_Release(&view);
     return rc;
 }
 
-/* An id from an interning dict, or from the Tables method that defines it on a miss. */
-static int pack_interned(Buf *b, PyObject *table, PyObject *define, PyObject *value) {
-    PyObject *id = PyDict_GetItemWithError(table, value);
-    if (id) return pack_pylong(b, id);
-    if (PyErr_Occurred()) return -1;
-    id = PyObject_CallOneArg(define, value);
-    if (!id) return -1;
-    int rc = pack_pylong(b, id);
-    Py_DECREF(id);
-    return rc;
+static int cap_stat(Buf *b, PyObject *v) {
+    if (!PyTuple_Check(v) || PyTuple_GET_SIZE(v) != 8) {
+        PyErr_Format(PyExc_TypeError, "a stat must be a DescriptorStat, not %R", v);
+        return -1;
+    }
+    PyObject **f = &PyTuple_GET_ITEM(v, 0);
+    if (!PyUnicode_Check(f[2])) {
+        PyErr_Format(PyExc_TypeError, "a stat's type must be a str, not %R", f[2]);
+        return -1;
+    }
+    Py_ssize_t type_len;
+    const char *type = PyUnicode_AsUTF8AndSize(f[2], &type_len);
+    if (!type) return -1;
+    Py_ssize_t body = (Py_ssize_t)sizeof type_len + type_len + STAT_BITS_SIZE;
+    if (b->cap - b->len < 1 + (Py_ssize_t)sizeof body + body && buf_grow(b, 1 + sizeof body + body) < 0)
+        return fail_memory();
+    char *p = b->data + b->len;
+    *p++ = 'T';
+    memcpy(p, &body, sizeof body);
+    p += sizeof body;
+    memcpy(p, &type_len, sizeof type_len);
+    p += sizeof type_len;
+    memcpy(p, type, (size_t)type_len);
+    p += type_len;
+    static const int fields[STAT_INTS] = {0, 1, 3, 4, 5, 6, 7};
+    uint16_t flags = 0;
+    uint64_t x[STAT_INTS];
+    for (int i = 0; i < STAT_INTS; i++) {
+        PyObject *field = f[fields[i]];
+        x[i] = 0;
+        if (field == Py_None && i >= 2) continue; /* link count, size and times may be None */
+        int high = int_bits(field, &x[i]);
+        if (high < 0) return -1;
+        flags |= (uint16_t)(1u << i | (unsigned)high << (8 + i));
+    }
+    memcpy(p, &flags, sizeof flags);
+    memcpy(p + sizeof flags, x, sizeof x);
+    b->len += 1 + (Py_ssize_t)sizeof body + body;
+    return 0;
 }
 
-static int pack_bytes(Recording *self, Buf *b, PyObject *value) {
-    PyObject *data;
-    if (PyBytes_CheckExact(value)) {
-        Py_INCREF(value);
-        data = value;
-    } else {
-        /* a view of guest memory changes after the call: keep what was passed */
-        data = PyBytes_FromObject(value);
-        if (!data) return -1;
-    }
-    Py_ssize_t n = PyBytes_GET_SIZE(data);
-    int rc = -1;
-    if (n < self->inline_bytes) {
-        rc = pack_bin(b, PyBytes_AS_STRING(data), n);
-        Py_DECREF(data);
-        return rc;
-    }
-    PyObject *digest = PyObject_CallOneArg(self->digest, data);
-    if (!digest) goto done;
-    PyObject *known = PyDict_GetItemWithError(self->blobs, digest);
-    if (known && PyTuple_Check(known) && PyTuple_GET_SIZE(known) == 2) {
-        PyObject *content = PyTuple_GET_ITEM(known, 0);
-        if (PyBytes_Check(content) && PyBytes_GET_SIZE(content) == n &&
-            memcmp(PyBytes_AS_STRING(content), PyBytes_AS_STRING(data), n) == 0) {
-            rc = pack_pylong(b, PyTuple_GET_ITEM(known, 1));
-            Py_DECREF(digest);
-            goto done;
+static int cap_value(Buf *b, int kind, PyObject *v);
+
+static int cap_entries(Buf *b, PyObject *v) {
+    PyObject *fast = PySequence_Fast(v, "directory entries must be a sequence");
+    if (!fast) return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    int rc = put_tag_size(b, 'A', 3 * n) < 0 ? fail_memory() : 0;
+    for (Py_ssize_t i = 0; rc == 0 && i < n; i++) {
+        PyObject *entry = PySequence_Fast(PySequence_Fast_GET_ITEM(fast, i), "an entry");
+        if (!entry) {
+            rc = -1;
+            break;
         }
-    } else if (!known && PyErr_Occurred()) {
-        Py_DECREF(digest);
-        goto done;
+        if (PySequence_Fast_GET_SIZE(entry) != 3) {
+            PyErr_SetString(PyExc_ValueError, "a directory entry is (type, name, inode)");
+            rc = -1;
+        }
+        PyObject **items = PySequence_Fast_ITEMS(entry);
+        if (rc == 0) rc = cap_str(b, items[0]);
+        if (rc == 0) rc = cap_str(b, items[1]);
+        if (rc == 0) rc = cap_value(b, K_INT, items[2]);
+        Py_DECREF(entry);
     }
-    PyObject *id = PyObject_CallFunctionObjArgs(self->def_blob, data, digest, NULL);
-    Py_DECREF(digest);
-    if (!id) goto done;
-    rc = pack_pylong(b, id);
-    Py_DECREF(id);
-done:
-    Py_DECREF(data);
+    Py_DECREF(fast);
     return rc;
 }
 
-static int pack_value(Recording *self, Buf *b, int kind, PyObject *value) {
+static int cap_value(Buf *b, int kind, PyObject *v) {
     switch (kind) {
-    case K_NONE:
-        return put_byte(b, 0xC0);
+    case K_INT:
+    case K_TIMESTAMP:
+        return PyLong_CheckExact(v) ? cap_int(b, v) : cap_raw(b, v);
     case K_STR:
     case K_ENUM:
-        return pack_interned(b, self->strings, self->def_string, value);
+        return cap_str(b, v);
     case K_BYTES:
-        return pack_bytes(self, b, value);
+        return cap_bytes(b, v);
     case K_STAT:
-        return pack_stat(self, b, value);
-    case K_ENTRIES: {
-        PyObject *flat = PyObject_CallOneArg(self->entries, value);
-        if (!flat) return -1;
-        int rc = pack_obj(b, flat, 0);
-        Py_DECREF(flat);
-        return rc;
-    }
-    default: /* INT, TIMESTAMP, STRINGS, PAIRS: as they are */
-        return pack_obj(b, value, 0);
+        return cap_stat(b, v);
+    case K_ENTRIES:
+        return cap_entries(b, v);
+    case K_NONE: /* stored as nil, whatever the value */
+        return put_byte(b, 'N') < 0 ? fail_memory() : 0;
+    default: /* STRINGS, PAIRS: as they are */
+        return cap_raw(b, v);
     }
 }
 
-static int pack_args(Recording *self, Buf *b, int op, PyObject *const *args) {
-    int n = self->nparams[op];
-    if (put_byte(b, (unsigned char)(0x90 | n)) < 0) return -1;
-    for (int i = 0; i < n; i++)
-        if (pack_value(self, b, self->kinds[op][i], args[i]) < 0) return -1;
+/* The start of an event and its arguments, into `scratch`. On failure what was captured before
+ * the failing argument stays, for the event to be dropped with its interning done. */
+static int cap_args(Recording *r, Buf *b, int op, PyObject *const *args) {
+    int n = r->nparams[op];
+    if (put_byte(b, 'V') < 0 || put_byte(b, DROPPED) < 0 || put_tag_size(b, 'A', n) < 0)
+        return fail_memory();
+    for (int i = 0; i < n; i++) {
+        Py_ssize_t mark = b->len;
+        if (cap_value(b, r->kinds[op][i], args[i]) < 0) {
+            b->len = mark;
+            return -1;
+        }
+    }
     return 0;
 }
 
-static int pack_error(Recording *self, Buf *b, PyObject *error) {
-    PyObject *code = PyObject_GetAttr(error, self->code_name);
-    if (!code) return -1;
-    PyObject *index = PyDict_GetItemWithError(self->errors, code);
-    Py_DECREF(code);
-    if (!index) {
-        if (!PyErr_Occurred()) PyErr_SetString(PyExc_KeyError, "error code not in the table");
+/* Moves the event in `scratch` to the batch with its outcome: `result` of the op's result
+ * kind, or (result NULL) the error index `error`. Any failure drops the event (its interning
+ * still done) and returns -1 with the Python error set. */
+static int commit(Recording *r, Buf *scratch, int op, int args_ok, PyObject *result,
+                  PyObject *error, long long elapsed) {
+    Batch *batch = r->cur;
+    Buf *b = &batch->buf;
+    Py_ssize_t start = b->len;
+    if (buf_put(b, scratch->data, scratch->len) < 0) return fail_memory();
+    Py_ssize_t mark = b->len;
+    int rc = args_ok ? 0 : -1;
+    if (rc == 0)
+        rc = cap_value(b, result ? r->kinds[op][r->nparams[op]] : K_INT, result ? result : error);
+    if (rc == 0 && (b->cap - b->len < 10 && buf_grow(b, 10) < 0)) rc = fail_memory();
+    if (rc == 0) {
+        b->data[b->len] = 'I';
+        memcpy(b->data + b->len + 1, &elapsed, 8);
+        b->data[b->len + 9] = 'W';
+        b->len += 10;
+        int flag = 2 * op + (result ? 0 : 1);
+        b->data[start + 1] = (char)flag;
+        r->counts[flag]++;
+        r->events++;
+    } else {
+        b->len = mark;
+        if (put_byte(b, 'W') < 0) {
+            b->len = start; /* not even the end fits: the event is gone, interning too */
+            return fail_memory();
+        }
+    }
+    if ((++batch->events >= BATCH_EVENTS || b->len >= BATCH_BYTES) && handoff(r) < 0 && rc == 0)
+        rc = -1;
+    return rc;
+}
+
+static int check_open(Recording *r) {
+    if (r->finished) {
+        PyErr_SetString(PyExc_ValueError, "the trace writer is closed");
         return -1;
     }
-    return pack_pylong(b, index);
-}
-
-/* Appends a whole event (scratch holds flag placeholder, args, outcome, duration). */
-static int commit(Recording *self, Buf *scratch, int flag) {
-    scratch->data[0] = (char)flag;
-    if (buf_put(&self->events, scratch->data, scratch->len) < 0) return -1;
-    self->pending++;
-    self->counts[flag]++;
-    if (self->pending >= self->chunk_events) {
-        PyObject *r = PyObject_CallNoArgs(self->flush);
-        if (!r) return -1;
-        Py_DECREF(r);
-    }
     return 0;
 }
 
-/* (the buffer's bytes, count), emptying the buffer. */
-static PyObject *take_buf(Buf *b, Py_ssize_t count) {
-    PyObject *out = Py_BuildValue("(y#n)", b->data, b->len, count);
-    if (out) b->len = 0;
-    return out;
+static PyObject *rec_flush(Recording *self, PyObject *unused) {
+    if (self->finished) Py_RETURN_NONE;
+    if (put_byte(&self->cur->buf, 'F') < 0) return PyErr_NoMemory();
+    if (handoff(self) < 0 || drain(self) < 0) return NULL;
+    Py_RETURN_NONE;
 }
 
-static PyObject *rec_take(Recording *self, PyObject *unused) {
-    PyObject *out = take_buf(&self->events, self->pending);
-    if (out) self->pending = 0;
-    return out;
+static PyObject *next_ids(Encoder *e) {
+    return Py_BuildValue("(LLL)", e->n_strings, e->n_blobs, e->n_stats);
 }
 
-static PyObject *rec_take_stats(Recording *self, PyObject *unused) {
-    PyObject *out = take_buf(&self->stat_defs, self->n_stat_values);
-    if (out && reset_bases(self) < 0) Py_CLEAR(out);
-    return out;
+static PyObject *rec_next_ids(Recording *self, PyObject *unused) {
+    if (!self->finished && (handoff(self) < 0 || drain(self) < 0)) return NULL;
+    return next_ids(&self->enc);
+}
+
+static PyObject *rec_finish(Recording *self, PyObject *unused) {
+    if (!self->finished) {
+        PyObject *r = rec_flush(self, NULL);
+        if (!r) return NULL;
+        Py_DECREF(r);
+        stop_worker(self);
+        self->finished = 1;
+    }
+    Encoder *e = &self->enc;
+    PyObject *index = PyList_New(e->index_len);
+    if (!index) return NULL;
+    for (Py_ssize_t i = 0; i < e->index_len; i++) {
+        PyObject *v = PyLong_FromLongLong(e->index[i]);
+        if (!v) {
+            Py_DECREF(index);
+            return NULL;
+        }
+        PyList_SET_ITEM(index, i, v);
+    }
+    PyObject *ids = next_ids(e);
+    if (!ids) {
+        Py_DECREF(index);
+        return NULL;
+    }
+    return Py_BuildValue("(LLNN)", e->offset, e->seq, index, ids);
 }
 
 static PyObject *rec_counts(Recording *self, PyObject *unused) {
@@ -658,7 +1233,7 @@ static PyObject *rec_record(Recording *self, PyObject *args) {
     long long duration;
     if (!PyArg_ParseTuple(args, "iOOOL", &op, &values, &result, &error_index, &duration))
         return NULL;
-    if (check_op(self, op) < 0) return NULL;
+    if (check_op(self, op) < 0 || check_open(self) < 0) return NULL;
     PyObject *fast = PySequence_Fast(values, "args must be a sequence");
     if (!fast) return NULL;
     if (PySequence_Fast_GET_SIZE(fast) != self->nparams[op]) {
@@ -668,15 +1243,11 @@ static PyObject *rec_record(Recording *self, PyObject *args) {
     }
     Buf scratch;
     buf_init(&scratch);
-    int failed = error_index != Py_None;
-    int rc = put_byte(&scratch, 0);
-    if (rc == 0) rc = pack_args(self, &scratch, op, PySequence_Fast_ITEMS(fast));
+    int args_ok = cap_args(self, &scratch, op, PySequence_Fast_ITEMS(fast)) == 0;
     Py_DECREF(fast);
-    if (rc == 0)
-        rc = failed ? pack_pylong(&scratch, error_index)
-                    : pack_value(self, &scratch, self->kinds[op][self->nparams[op]], result);
-    if (rc == 0) rc = pack_int(&scratch, duration);
-    if (rc == 0) rc = commit(self, &scratch, 2 * op + failed);
+    int failed = error_index != Py_None;
+    int rc = commit(self, &scratch, op, args_ok, failed ? NULL : result,
+                    failed ? error_index : NULL, duration);
     buf_free(&scratch);
     if (rc < 0) return NULL;
     Py_RETURN_NONE;
@@ -684,37 +1255,28 @@ static PyObject *rec_record(Recording *self, PyObject *args) {
 
 static PyObject *rec_recorder(Recording *self, PyObject *args);
 
-static PyObject *rec_get_pending(Recording *self, void *closure) {
-    return PyLong_FromSsize_t(self->pending);
+static PyObject *rec_get_events(Recording *self, void *closure) {
+    return PyLong_FromLongLong(self->events);
 }
 
 static PyMethodDef rec_methods[] = {
-    {"take", (PyCFunction)rec_take, METH_NOARGS,
-     "take() -> (payload, count): the pending events' msgpack items; starts anew."},
-    {"take_stats", (PyCFunction)rec_take_stats, METH_NOARGS,
-     "take_stats() -> (payload, count): the chunk's stat definitions, as msgpack items."},
-    {"counts", (PyCFunction)rec_counts, METH_NOARGS,
-     "counts() -> list: events recorded so far, by flag."},
     {"record", (PyCFunction)rec_record, METH_VARARGS,
      "record(op_code, args, result, error_index, duration_us): record one event."},
     {"recorder", (PyCFunction)rec_recorder, METH_VARARGS,
      "recorder(op_code, call, params, wrapped) -> Recorder for one operation."},
+    {"flush", (PyCFunction)rec_flush, METH_NOARGS,
+     "flush(): write the pending events and definitions as a chunk, and wait until it is."},
+    {"next_ids", (PyCFunction)rec_next_ids, METH_NOARGS,
+     "next_ids() -> (strings, blobs, stats): the ids the next definitions will get."},
+    {"finish", (PyCFunction)rec_finish, METH_NOARGS,
+     "finish() -> (offset, events, index, next_ids): flush, stop, and where the chunks are."},
+    {"counts", (PyCFunction)rec_counts, METH_NOARGS,
+     "counts() -> list: events recorded so far, by flag."},
     {NULL},
 };
 
-static PyObject *rec_get_n_stats(Recording *self, void *closure) {
-    return PyLong_FromLongLong(self->n_stats);
-}
-
-static PyObject *rec_get_pending_stat_values(Recording *self, void *closure) {
-    return PyLong_FromSsize_t(self->n_stat_values);
-}
-
 static PyGetSetDef rec_getset[] = {
-    {"pending", (getter)rec_get_pending, NULL, "events not yet taken", NULL},
-    {"n_stats", (getter)rec_get_n_stats, NULL, "stat ids given so far", NULL},
-    {"pending_stat_values", (getter)rec_get_pending_stat_values, NULL,
-     "values of the stat definitions not yet taken", NULL},
+    {"events", (getter)rec_get_events, NULL, "events recorded so far", NULL},
     {NULL},
 };
 
@@ -722,7 +1284,7 @@ static PyTypeObject RecordingType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "tracer._record.Recording",
     .tp_basicsize = sizeof(Recording),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "The pending events of one trace writer, encoded as msgpack.",
+    .tp_doc = "The chunks of one trace writer, encoded and written by a worker thread.",
     .tp_new = rec_new,
     .tp_init = (initproc)rec_init,
     .tp_dealloc = (destructor)rec_dealloc,
@@ -808,31 +1370,47 @@ static PyObject *rcd_vectorcall(Recorder *self, PyObject *const *args, size_t na
         nargs = rec->nparams[op];
         kwnames = NULL;
     }
+    if (check_open(rec) < 0) return NULL;
     Buf scratch;
     buf_init(&scratch);
     PyObject *result = NULL;
-    if (put_byte(&scratch, 0) < 0 || pack_args(rec, &scratch, op, args) < 0) goto out;
+    if (cap_args(rec, &scratch, op, args) < 0) {
+        /* as the Python path: no call, and the arguments interned before the failing one */
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        (void)commit(rec, &scratch, op, 0, NULL, NULL, 0);
+        PyErr_Restore(type, value, tb);
+        goto out;
+    }
     long long start = now_ns();
     result = PyObject_Vectorcall(self->call, args, nargs, NULL);
     long long elapsed = (now_ns() - start) / 1000;
     if (result) {
-        if (pack_value(rec, &scratch, rec->kinds[op][nargs], result) < 0 ||
-            pack_int(&scratch, elapsed) < 0 || commit(rec, &scratch, 2 * op) < 0)
-            Py_CLEAR(result);
+        if (commit(rec, &scratch, op, 1, result, NULL, elapsed) < 0) Py_CLEAR(result);
     } else if (PyErr_ExceptionMatches(rec->wasi_error)) {
         PyObject *type, *value, *tb;
         PyErr_Fetch(&type, &value, &tb);
         PyErr_NormalizeException(&type, &value, &tb);
-        if (value && pack_error(rec, &scratch, value) == 0 && pack_int(&scratch, elapsed) == 0 &&
-            commit(rec, &scratch, 2 * op + 1) == 0) {
+        PyObject *code = value ? PyObject_GetAttr(value, rec->code_name) : NULL;
+        PyObject *index = code ? PyDict_GetItemWithError(rec->errors, code) : NULL;
+        Py_XDECREF(code);
+        if (!index && !PyErr_Occurred())
+            PyErr_SetString(PyExc_KeyError, "error code not in the table");
+        if (index && commit(rec, &scratch, op, 1, NULL, index, elapsed) == 0) {
             PyErr_Restore(type, value, tb); /* the guest sees the error */
         } else {
             Py_XDECREF(type);
             Py_XDECREF(value);
             Py_XDECREF(tb);
         }
+    } else {
+        /* any other exception is a bug in the inner backend: nothing recorded but the
+         * interning of the arguments, as the Python path; it propagates */
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        (void)commit(rec, &scratch, op, 0, NULL, NULL, 0);
+        PyErr_Restore(type, value, tb);
     }
-    /* any other exception is a bug in the inner backend: nothing recorded, it propagates */
 out:
     buf_free(&scratch);
     return result;
@@ -916,18 +1494,13 @@ static struct PyModuleDef record_module = {
 };
 
 PyMODINIT_FUNC PyInit__record(void) {
+    crc_init();
     if (PyType_Ready(&RecordingType) < 0 || PyType_Ready(&RecorderType) < 0) return NULL;
     PyObject *m = PyModule_Create(&record_module);
     if (!m) return NULL;
     Py_INCREF(&RecordingType);
     if (PyModule_AddObject(m, "Recording", (PyObject *)&RecordingType) < 0) {
         Py_DECREF(&RecordingType);
-        Py_DECREF(m);
-        return NULL;
-    }
-    Py_INCREF(&RecorderType);
-    if (PyModule_AddObject(m, "Recorder", (PyObject *)&RecorderType) < 0) {
-        Py_DECREF(&RecorderType);
         Py_DECREF(m);
         return NULL;
     }

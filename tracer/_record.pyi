@@ -4,25 +4,23 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 class Recording:
-    pending: int
-    n_stats: int
-    pending_stat_values: int
+    events: int
     def __init__(
         self,
-        tables: Any,
-        flush: Callable[[], None],
+        fd: int,
+        offset: int,
         errors: dict[Any, int],
         wasi_error: type[BaseException],
-        digest: Callable[[bytes], int],
         op_kinds: list[bytes],
         chunk_events: int,
+        chunk_bulk_bytes: int,
         inline_bytes: int,
+        max_strings: int,
         max_stats: int,
+        blob_window: int,
+        threaded: bool,
         /,
     ) -> None: ...
-    def take(self) -> tuple[bytes, int]: ...
-    def take_stats(self) -> tuple[bytes, int]: ...
-    def counts(self) -> list[int]: ...
     def record(
         self,
         op_code: int,
@@ -40,6 +38,10 @@ class Recording:
         wrapped: Callable[..., Any],
         /,
     ) -> Recorder: ...
+    def flush(self) -> None: ...
+    def next_ids(self) -> tuple[int, int, int]: ...
+    def finish(self) -> tuple[int, int, list[int], tuple[int, int, int]]: ...
+    def counts(self) -> list[int]: ...
 
 class Recorder:
     __wrapped__: Callable[..., Any]

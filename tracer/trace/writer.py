@@ -1,13 +1,15 @@
 """Writing a trace: `TraceWriter` encodes events as they come and writes checksummed chunks.
 
 Events reach the writer by one of two equal paths, chosen when it is made:
-- native (the default where `tracer._record` was built): a C `Recording` encodes each event into
-  msgpack bytes as it happens (see tracer/_record.c); `TracingBackend` gets C recorders from it.
+- native (the default where `tracer._record` was built): a C `Recording` captures each event's
+  values on the caller's thread and a worker thread of its own interns, encodes and writes the
+  chunks after the header (see tracer/_record.c); `TracingBackend` gets C recorders from it.
 - Python: an event is four values appended to `TraceWriter.values` (flag, encoded arguments,
   encoded outcome, duration in microseconds), already in their stored form, so a chunk is
   written with one msgpack call. `TracingBackend`'s generated methods extend that list.
-Both give the same bytes (tests/test_native_recorder.py). Interned values are looked up in the
-dicts of `Tables` and defined through its methods on a miss, by either path.
+  Interned values are looked up in the dicts of `Tables` and defined through its methods.
+Both give the same bytes (tests/test_native_recorder.py): `Tables` and `flush` here are the
+definition, which the C code follows step for step.
 
 A chunk is written every `CHUNK_EVENTS` events, as soon as `CHUNK_BULK_BYTES` of new bulk data are
 pending, on `flush()`, and at `close()`, each with one unbuffered write(), so whatever was written
@@ -230,11 +232,10 @@ class TraceWriter:
         self._index: list[int] = []
         self._counts: Counter[int] = Counter()
         self._closed = False
+        self._write(header_frame(msgpack.packb(header.to_wire())))
         # One packer for the writer's life: `msgpack.packb` makes a new one, with a fresh
         # buffer, every call, which costs more than packing a chunk's events.
-        packer = msgpack.Packer()
-        self._pack = packer.pack
-        self._array_header = packer.pack_array_header
+        self._pack = msgpack.Packer().pack
         self.tables = Tables(self.flush)
         # The pending events, EVENT_FIELDS values each. TracingBackend's generated methods
         # extend this very list and flush when it reaches `chunk_values`.
@@ -246,18 +247,22 @@ class TraceWriter:
         if native:
             if _Recording is None:
                 raise RuntimeError("tracer._record was not built; record with native=False.")
+            # It writes the chunks, after the header.
             self.native = _Recording(
-                self.tables,
-                self.flush,
+                self._file.fileno(),
+                self._offset,
                 ERROR_INDEX,
                 WasiError,
-                xxh3_64_intdigest,
                 [bytes([*(p.kind for p in spec.params), spec.result.kind]) for spec in OP_SPECS],
                 CHUNK_EVENTS,
+                CHUNK_BULK_BYTES,
                 INLINE_BYTES,
+                MAX_INTERNED_STRINGS,
                 MAX_INTERNED_STATS,
+                BLOB_WINDOW_BYTES,
+                os.environ.get("WASITRACE_RECORD_THREAD", "1") != "0",
             )
-        self._chunk_firsts = self._firsts()
+        self._chunk_firsts = (0, 0, 0)
         self._arg_encoders: list[tuple[tuple[int, Callable[[Any], Any]], ...]] = []
         self._result_encoders: list[Callable[[Any], Any] | None] = []
         for spec in OP_SPECS:
@@ -268,7 +273,6 @@ class TraceWriter:
                     converted.append((i, enc))
             self._arg_encoders.append(tuple(converted))
             self._result_encoders.append(self.tables.encoder(spec.result.kind))
-        self._write(header_frame(msgpack.packb(header.to_wire())))
 
     def record(
         self,
@@ -300,48 +304,30 @@ class TraceWriter:
     @property
     def events_recorded(self) -> int:
         if self.native is not None:
-            return self._seq + self.native.pending
+            return self.native.events
         return self._seq + len(self.values) // EVENT_FIELDS
 
     def flush(self) -> None:
         """Write the pending events and definitions as one chunk (nothing if there are none)."""
+        if self.native is not None:
+            self.native.flush()  # and waits until it is written
+            return
         values = self.values
-        native = self.native
         strings, blobs, stats = self.tables.take()
-        if native is None:
-            n_events = len(values) // EVENT_FIELDS
-            n_stat_values = len(stats)
-        else:
-            n_events = native.pending
-            n_stat_values = native.pending_stat_values
-        if not n_events and not blobs and not strings and not n_stat_values:
+        n_events = len(values) // EVENT_FIELDS
+        if not n_events and not blobs and not strings and not stats:
             return
         if self._closed:
             raise ValueError(f"The trace writer for {self.path} is closed.")
         pack = self._pack
         first_string, first_blob, first_stat = self._chunk_firsts
         head = [self._seq, n_events, first_string, strings, first_blob, blobs, first_stat]
-        if native is None:
-            # The last item is packed apart so a reader after a definition need not decode
-            # the events.
-            body = pack([*head, stats, pack(values)])
-            self._counts.update(values[0::EVENT_FIELDS])
-            # Cleared in place: generated methods hold this very list.
-            values.clear()
-        else:
-            # The same msgpack as above, from the parts tracer._record has encoded already.
-            payload, n_events = native.take()
-            stat_defs, n_stat_values = native.take_stats()
-            events = self._array_header(n_events * EVENT_FIELDS) + payload
-            body = b"".join(
-                (
-                    self._array_header(len(head) + 2),
-                    *(pack(item) for item in head),
-                    self._array_header(n_stat_values),
-                    stat_defs,
-                    pack(events),
-                )
-            )
+        # The last item is packed apart so a reader after a definition need not decode the
+        # events.
+        body = pack([*head, stats, pack(values)])
+        self._counts.update(values[0::EVENT_FIELDS])
+        # Cleared in place: generated methods hold this very list.
+        values.clear()
         self._index.extend((self._offset, self._seq, first_string, first_blob, first_stat))
         self._chunk_firsts = self._firsts()
         self._seq += n_events
@@ -354,11 +340,14 @@ class TraceWriter:
         """
         if self._closed:
             return
-        self.flush()
-        self._closed = True
         counts = self._counts
-        if self.native is not None:
+        if self.native is None:
+            self.flush()
+        else:
+            self._offset, self._seq, self._index, firsts = self.native.finish()
+            self._chunk_firsts = firsts
             counts = Counter(dict(enumerate(self.native.counts())))
+        self._closed = True
         n_ops = len(OPERATIONS)
         footer = {
             "exit_status": exit_status,
@@ -374,9 +363,14 @@ class TraceWriter:
         self._file.close()
 
     def _firsts(self) -> tuple[int, int, int]:
-        """The next string, blob and stat ids (stats are interned by tracer._record if native)."""
-        strings, blobs, stats = self.tables.firsts()
-        return strings, blobs, stats if self.native is None else self.native.n_stats
+        """The next string, blob and stat ids."""
+        if self.native is not None:
+            return self._chunk_firsts if self._closed else self.native.next_ids()
+        return self.tables.firsts()
+
+    def next_ids(self) -> tuple[int, int, int]:
+        """The ids the next string, blob and stat definitions will get: how many were made."""
+        return self._firsts()
 
     @property
     def closed(self) -> bool:
