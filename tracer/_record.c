@@ -59,6 +59,9 @@ enum { K_NONE = 0, K_INT, K_TIMESTAMP, K_STR, K_ENUM, K_BYTES, K_STAT, K_ENTRIES
 #define BATCH_EVENTS 128
 #define BATCH_BYTES (256 * 1024)
 #define MAX_BATCHES 16
+#define WAKE_QUEUED 4
+#define POLL_MIN_NS 1000000LL
+#define POLL_MAX_NS 32000000LL
 #define KIND_CHUNK 1
 #define STAT_INTS 7
 #define STAT_BITS_SIZE (2 + 8 * STAT_INTS)
@@ -660,21 +663,45 @@ typedef struct {
     int finished;
     /* the worker, and what it shares with the guest's thread (under `lock`) */
     Encoder enc;
-    int threaded, started, stop, busy, n_batches;
+    int threaded, started, stop, busy, asleep, queued, n_batches;
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t work, done;
     Batch *queue, *queue_tail, *spare;
 } Recording;
 
+/* The worker looks for batches on a timer rather than being woken for each: on a virtual
+ * machine, waking a sleeping thread costs the waker some 15 us (docs/dev/record-overhead.md),
+ * which a batch a millisecond would make 2% of a call-heavy run. It looks every POLL_MIN_NS
+ * while there is work, backs off to POLL_MAX_NS, then sleeps until woken; the guest's thread
+ * wakes it only then, or when batches pile up, or to flush. */
 static void *worker_main(void *arg) {
     Recording *r = arg;
+    long long idle = POLL_MIN_NS;
     pthread_mutex_lock(&r->lock);
     for (;;) {
-        while (!r->queue && !r->stop) pthread_cond_wait(&r->work, &r->lock);
         Batch *b = r->queue;
-        if (!b) break;
+        if (!b) {
+            if (r->stop) break;
+            if (idle > POLL_MAX_NS) {
+                r->asleep = 1;
+                while (!r->queue && !r->stop) pthread_cond_wait(&r->work, &r->lock);
+                r->asleep = 0;
+                idle = POLL_MIN_NS;
+                continue;
+            }
+            struct timespec until;
+            clock_gettime(CLOCK_MONOTONIC, &until);
+            long long ns = until.tv_nsec + idle;
+            until.tv_sec += ns / 1000000000LL;
+            until.tv_nsec = ns % 1000000000LL;
+            pthread_cond_timedwait(&r->work, &r->lock, &until);
+            if (!r->queue) idle *= 2;
+            continue;
+        }
+        idle = POLL_MIN_NS;
         r->queue = b->next;
+        r->queued--;
         if (!r->queue) r->queue_tail = NULL;
         r->busy = 1;
         int failed = r->enc.err != 0;
@@ -755,9 +782,10 @@ static int handoff(Recording *r) {
     if (r->queue_tail) r->queue_tail->next = b;
     else r->queue = b;
     r->queue_tail = b;
-    pthread_cond_signal(&r->work);
+    if (++r->queued >= WAKE_QUEUED || r->asleep) pthread_cond_signal(&r->work);
     if (!next) {
         while (!r->spare) {
+            pthread_cond_signal(&r->work);
             pthread_mutex_unlock(&r->lock);
             wait_worker(r, 1);
         }
@@ -773,6 +801,9 @@ static int handoff(Recording *r) {
 /* Everything handed over is encoded and written (or failed). */
 static int drain(Recording *r) {
     if (!r->started) return r->enc.err ? raise_worker_error(r->enc.err) : 0;
+    pthread_mutex_lock(&r->lock);
+    pthread_cond_signal(&r->work);
+    pthread_mutex_unlock(&r->lock);
     wait_worker(r, 0);
     int err = r->enc.err;
     pthread_mutex_unlock(&r->lock);
@@ -899,7 +930,11 @@ static int rec_init(Recording *self, PyObject *args, PyObject *kw) {
     e->blob_window = window;
     if (threaded) {
         pthread_mutex_init(&self->lock, NULL);
-        pthread_cond_init(&self->work, NULL);
+        pthread_condattr_t monotonic;
+        pthread_condattr_init(&monotonic);
+        pthread_condattr_setclock(&monotonic, CLOCK_MONOTONIC);
+        pthread_cond_init(&self->work, &monotonic);
+        pthread_condattr_destroy(&monotonic);
         pthread_cond_init(&self->done, NULL);
         self->threaded = 1;
         /* without a thread, batches are encoded as they are handed over */
