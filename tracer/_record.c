@@ -52,6 +52,14 @@
 enum { K_NONE = 0, K_INT, K_TIMESTAMP, K_STR, K_ENUM, K_BYTES, K_STAT, K_ENTRIES, K_STRINGS,
        K_PAIRS, K_COUNT };
 
+#if defined(__GNUC__)
+#define COLD __attribute__((cold, noinline)) /* out of the way of the per-call path */
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define COLD
+#define UNLIKELY(x) (x)
+#endif
+
 #define MAX_PARAMS 8
 #define MAX_OPS 128 /* flags (2 * code + 1) must stay one-byte positive fixints */
 #define DROPPED 0xFF
@@ -125,7 +133,7 @@ static int put_be(Buf *b, unsigned char marker, unsigned long long v, int size) 
 }
 
 /* On the guest's thread: a -1 from a Buf function with no Python error set was memory. */
-static int fail_memory(void) {
+COLD static int fail_memory(void) {
     if (!PyErr_Occurred()) PyErr_NoMemory();
     return -1;
 }
@@ -735,7 +743,7 @@ static void batch_free(Batch *b) {
 }
 
 /* The worker's error as a Python exception. */
-static int raise_worker_error(int err) {
+COLD static int raise_worker_error(int err) {
     if (err == ENOMEM) PyErr_NoMemory();
     else if (err == EOVERFLOW)
         PyErr_SetString(PyExc_OverflowError, "a stat field differs from the last by 2**64 or more");
@@ -758,7 +766,7 @@ static void wait_worker(Recording *r, int for_spare) {
 }
 
 /* Hands the current batch to the encoder and starts a fresh one. */
-static int handoff(Recording *r) {
+COLD static int handoff(Recording *r) {
     Batch *b = r->cur;
     if (!r->started) {
         int rc = encode_batch(&r->enc, b);
@@ -1019,7 +1027,7 @@ static inline int cap_int(Buf *b, PyObject *v) {
     return 0;
 }
 
-static int cap_raw(Buf *b, PyObject *v) {
+COLD static int cap_raw(Buf *b, PyObject *v) {
     Py_ssize_t at = b->len;
     if (put_tag_size(b, 'R', 0) < 0) return fail_memory();
     if (pack_obj(b, v, 0) < 0) return fail_memory();
@@ -1028,13 +1036,26 @@ static int cap_raw(Buf *b, PyObject *v) {
     return 0;
 }
 
+/* The UTF-8 of a str: an ASCII one's own characters, without a call. */
+static inline const char *utf8_of(PyObject *v, Py_ssize_t *n) {
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_IS_READY(v) && PyUnicode_IS_ASCII(v)) {
+#else
+    if (PyUnicode_IS_ASCII(v)) {
+#endif
+        *n = PyUnicode_GET_LENGTH(v);
+        return PyUnicode_DATA(v);
+    }
+    return PyUnicode_AsUTF8AndSize(v, n);
+}
+
 static int cap_str(Buf *b, PyObject *v) {
     if (!PyUnicode_Check(v)) {
         PyErr_Format(PyExc_TypeError, "expected a str, not %R", (PyObject *)Py_TYPE(v));
         return -1;
     }
     Py_ssize_t n;
-    const char *s = PyUnicode_AsUTF8AndSize(v, &n);
+    const char *s = utf8_of(v, &n);
     return s ? segment(b, 'S', s, n) : -1;
 }
 
@@ -1059,7 +1080,7 @@ static int cap_stat(Buf *b, PyObject *v) {
         return -1;
     }
     Py_ssize_t type_len;
-    const char *type = PyUnicode_AsUTF8AndSize(f[2], &type_len);
+    const char *type = utf8_of(f[2], &type_len);
     if (!type) return -1;
     Py_ssize_t body = (Py_ssize_t)sizeof type_len + type_len + STAT_BITS_SIZE;
     if (b->cap - b->len < 1 + (Py_ssize_t)sizeof body + body && buf_grow(b, 1 + sizeof body + body) < 0)
@@ -1091,7 +1112,7 @@ static int cap_stat(Buf *b, PyObject *v) {
 
 static int cap_value(Buf *b, int kind, PyObject *v);
 
-static int cap_entries(Buf *b, PyObject *v) {
+COLD static int cap_entries(Buf *b, PyObject *v) {
     PyObject *fast = PySequence_Fast(v, "directory entries must be a sequence");
     if (!fast) return -1;
     Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
@@ -1334,6 +1355,7 @@ typedef struct {
     PyObject_HEAD
     Recording *recording;
     PyObject *call, *params, *wrapped;
+    PyObject *func, *self; /* `call`'s function and instance, when it is a bound method */
     int op;
     vectorcallfunc vectorcall;
 } Recorder;
@@ -1343,6 +1365,8 @@ static int rcd_traverse(Recorder *self, visitproc visit, void *arg) {
     Py_VISIT(self->call);
     Py_VISIT(self->params);
     Py_VISIT(self->wrapped);
+    Py_VISIT(self->func);
+    Py_VISIT(self->self);
     return 0;
 }
 
@@ -1351,6 +1375,8 @@ static int rcd_clear(Recorder *self) {
     Py_CLEAR(self->call);
     Py_CLEAR(self->params);
     Py_CLEAR(self->wrapped);
+    Py_CLEAR(self->func);
+    Py_CLEAR(self->self);
     return 0;
 }
 
@@ -1367,7 +1393,7 @@ static inline long long now_ns(void) {
 }
 
 /* Keyword arguments become positional, as a Python function would bind them. */
-static int bind(Recorder *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+COLD static int bind(Recorder *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
                 PyObject **out) {
     Py_ssize_t n = PyTuple_GET_SIZE(self->params);
     if (nargs > n) goto wrong;
@@ -1398,10 +1424,10 @@ static PyObject *rcd_vectorcall(Recorder *self, PyObject *const *args, size_t na
     Recording *rec = self->recording;
     int op = self->op;
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    PyObject *bound[MAX_PARAMS];
-    if (kwnames || nargs != rec->nparams[op]) {
-        if (bind(self, args, nargs, kwnames, bound) < 0) return NULL;
-        args = bound;
+    PyObject *bound[1 + MAX_PARAMS];
+    if (UNLIKELY(kwnames || nargs != rec->nparams[op])) {
+        if (bind(self, args, nargs, kwnames, bound + 1) < 0) return NULL;
+        args = bound + 1; /* with a free slot before, as the fast path has */
         nargs = rec->nparams[op];
         kwnames = NULL;
     }
@@ -1418,7 +1444,16 @@ static PyObject *rcd_vectorcall(Recorder *self, PyObject *const *args, size_t na
         goto out;
     }
     long long start = now_ns();
-    result = PyObject_Vectorcall(self->call, args, nargs, NULL);
+    if (self->func && (args == bound + 1 || (nargsf & PY_VECTORCALL_ARGUMENTS_OFFSET))) {
+        /* a bound method called with the slot before the arguments free: the instance goes
+         * there, as the method object itself would put it, without its copy of the arguments */
+        PyObject **with_self = (PyObject **)args - 1, *saved = with_self[0];
+        with_self[0] = self->self;
+        result = PyObject_Vectorcall(self->func, with_self, nargs + 1, NULL);
+        with_self[0] = saved;
+    } else {
+        result = PyObject_Vectorcall(self->call, args, nargs, NULL);
+    }
     long long elapsed = (now_ns() - start) / 1000;
     if (result) {
         if (commit(rec, &scratch, op, 1, result, NULL, elapsed) < 0) Py_CLEAR(result);
@@ -1514,6 +1549,11 @@ static PyObject *rec_recorder(Recording *self, PyObject *args) {
     r->params = params;
     Py_INCREF(wrapped);
     r->wrapped = wrapped;
+    r->func = r->self = NULL;
+    if (PyMethod_Check(call)) {
+        r->func = Py_NewRef(PyMethod_GET_FUNCTION(call));
+        r->self = Py_NewRef(PyMethod_GET_SELF(call));
+    }
     r->op = op;
     r->vectorcall = (vectorcallfunc)rcd_vectorcall;
     PyObject_GC_Track(r);
