@@ -31,7 +31,8 @@
  *   'A' n        an array of n values        'I' x / 'U' x  an int64 / a uint64 of 2**63 or more
  *   'N'          nil                         'R' n bytes    msgpack as is (lists, bools, "now")
  *   'S' n bytes  a string, stored as its id  'B' n bytes    bytes: inline if short, else a blob id
- *   'T' n bytes  a stat, stored as its id    'W'            the event ends
+ *   'T' n bytes  a stat, stored as its id    'P' n pointer  'B' of n bytes held elsewhere
+ *   'W'          the event ends
  *   'F'          write what is pending as a chunk
  * where n is a Py_ssize_t and x 8 bytes. A 'T' body is the stat's type (n, UTF-8), a uint16 of
  * flags, then seven 8-byte integers: device, inode, link count, size and three timestamps; flag
@@ -68,6 +69,7 @@ enum { K_NONE = 0, K_INT, K_TIMESTAMP, K_STR, K_ENUM, K_BYTES, K_STAT, K_ENTRIES
 #define BATCH_BYTES (256 * 1024)
 #define MAX_BATCHES 16
 #define WAKE_QUEUED 4
+#define HOLD_BYTES 1024 /* bytes results this large are held, not copied (see cap_bytes) */
 #define POLL_MIN_NS 1000000LL
 #define POLL_MAX_NS 32000000LL
 #define KIND_CHUNK 1
@@ -407,6 +409,9 @@ typedef struct Batch {
     Buf buf;
     Py_ssize_t events;
     struct Batch *next;
+    /* bytes objects whose data 'P' records point at: held until the batch is reused */
+    PyObject **refs;
+    Py_ssize_t n_refs, cap_refs;
 } Batch;
 
 typedef struct {
@@ -628,10 +633,18 @@ static int encode_batch(Encoder *e, const Batch *batch) {
         case 'R':
         case 'S':
         case 'B':
+        case 'P':
         case 'T':
             memcpy(&n, p, sizeof n);
             p += sizeof n;
-            if (tag == 'A') {
+            if (tag == 'P') { /* 'B' whose data is elsewhere */
+                const char *data;
+                memcpy(&data, p, sizeof data);
+                p += sizeof data;
+                id = intern_blob(e, data, n);
+                rc = id < 0 ? -1 : pack_int(ev, id);
+                n = 0;
+            } else if (tag == 'A') {
                 rc = pack_array_header(ev, n);
                 n = 0;
             } else if (tag == 'R') {
@@ -728,16 +741,20 @@ static void *worker_main(void *arg) {
 }
 
 static Batch *batch_new(void) {
-    Batch *b = malloc(sizeof *b);
-    if (b) {
-        buf_init(&b->buf);
-        b->events = 0;
-        b->next = NULL;
-    }
+    Batch *b = calloc(1, sizeof *b);
+    if (b) buf_init(&b->buf);
     return b;
 }
 
+/* With the GIL: lets go of the bytes the batch's records pointed at. */
+static void batch_release(Batch *b) {
+    for (Py_ssize_t i = 0; i < b->n_refs; i++) Py_DECREF(b->refs[i]);
+    b->n_refs = 0;
+}
+
 static void batch_free(Batch *b) {
+    batch_release(b);
+    free(b->refs);
     buf_free(&b->buf);
     free(b);
 }
@@ -770,6 +787,7 @@ COLD static int handoff(Recording *r) {
     Batch *b = r->cur;
     if (!r->started) {
         int rc = encode_batch(&r->enc, b);
+        batch_release(b);
         b->buf.len = 0;
         b->events = 0;
         return rc < 0 ? raise_worker_error(r->enc.err) : 0;
@@ -780,6 +798,7 @@ COLD static int handoff(Recording *r) {
         next = r->spare;
         if (next) r->spare = next->next;
         pthread_mutex_unlock(&r->lock);
+        if (next) batch_release(next);
         if (!next) {
             if (!(next = batch_new())) return fail_memory();
             r->n_batches++;
@@ -799,6 +818,7 @@ COLD static int handoff(Recording *r) {
         }
         next = r->spare;
         r->spare = next->next;
+        batch_release(next); /* the worker is done with it; the lock does not stop that */
     }
     int err = r->enc.err;
     pthread_mutex_unlock(&r->lock);
@@ -1059,8 +1079,25 @@ static int cap_str(Buf *b, PyObject *v) {
     return s ? segment(b, 'S', s, n) : -1;
 }
 
-static int cap_bytes(Buf *b, PyObject *v) {
-    if (PyBytes_CheckExact(v)) return segment(b, 'B', PyBytes_AS_STRING(v), PyBytes_GET_SIZE(v));
+/* Bytes, copied; but a large bytes object going straight into a batch (`hold`) is held there
+ * and its data pointed at, so a read's data is not copied on the guest's thread at all. */
+static int cap_bytes(Buf *b, PyObject *v, Batch *hold) {
+    if (PyBytes_CheckExact(v)) {
+        Py_ssize_t n = PyBytes_GET_SIZE(v);
+        if (!hold || n < HOLD_BYTES) return segment(b, 'B', PyBytes_AS_STRING(v), n);
+        const char *data = PyBytes_AS_STRING(v);
+        if (hold->n_refs == hold->cap_refs) {
+            Py_ssize_t cap = hold->cap_refs ? 2 * hold->cap_refs : 64;
+            PyObject **refs = realloc(hold->refs, (size_t)cap * sizeof *refs);
+            if (!refs) return fail_memory();
+            hold->refs = refs;
+            hold->cap_refs = cap;
+        }
+        if (put_tag_size(b, 'P', n) < 0 || buf_put(b, &data, sizeof data) < 0)
+            return fail_memory();
+        hold->refs[hold->n_refs++] = Py_NewRef(v);
+        return 0;
+    }
     /* a view of guest memory changes after the call: what was passed is copied now */
     Py_buffer view;
     if (PyObject_GetBuffer(v, &view, PyBUF_CONTIG_RO) < 0) return -1;
@@ -1110,7 +1147,7 @@ static int cap_stat(Buf *b, PyObject *v) {
     return 0;
 }
 
-static int cap_value(Buf *b, int kind, PyObject *v);
+static int cap_value(Buf *b, int kind, PyObject *v, Batch *hold);
 
 COLD static int cap_entries(Buf *b, PyObject *v) {
     PyObject *fast = PySequence_Fast(v, "directory entries must be a sequence");
@@ -1130,14 +1167,14 @@ COLD static int cap_entries(Buf *b, PyObject *v) {
         PyObject **items = PySequence_Fast_ITEMS(entry);
         if (rc == 0) rc = cap_str(b, items[0]);
         if (rc == 0) rc = cap_str(b, items[1]);
-        if (rc == 0) rc = cap_value(b, K_INT, items[2]);
+        if (rc == 0) rc = cap_value(b, K_INT, items[2], NULL);
         Py_DECREF(entry);
     }
     Py_DECREF(fast);
     return rc;
 }
 
-static int cap_value(Buf *b, int kind, PyObject *v) {
+static int cap_value(Buf *b, int kind, PyObject *v, Batch *hold) {
     switch (kind) {
     case K_INT:
     case K_TIMESTAMP:
@@ -1146,7 +1183,7 @@ static int cap_value(Buf *b, int kind, PyObject *v) {
     case K_ENUM:
         return cap_str(b, v);
     case K_BYTES:
-        return cap_bytes(b, v);
+        return cap_bytes(b, v, hold);
     case K_STAT:
         return cap_stat(b, v);
     case K_ENTRIES:
@@ -1166,7 +1203,7 @@ static int cap_args(Recording *r, Buf *b, int op, PyObject *const *args) {
         return fail_memory();
     for (int i = 0; i < n; i++) {
         Py_ssize_t mark = b->len;
-        if (cap_value(b, r->kinds[op][i], args[i]) < 0) {
+        if (cap_value(b, r->kinds[op][i], args[i], NULL) < 0) {
             b->len = mark;
             return -1;
         }
@@ -1186,7 +1223,8 @@ static int commit(Recording *r, Buf *scratch, int op, int args_ok, PyObject *res
     Py_ssize_t mark = b->len;
     int rc = args_ok ? 0 : -1;
     if (rc == 0)
-        rc = cap_value(b, result ? r->kinds[op][r->nparams[op]] : K_INT, result ? result : error);
+        rc = cap_value(b, result ? r->kinds[op][r->nparams[op]] : K_INT, result ? result : error,
+                       batch);
     if (rc == 0 && (b->cap - b->len < 10 && buf_grow(b, 10) < 0)) rc = fail_memory();
     if (rc == 0) {
         b->data[b->len] = 'I';
@@ -1240,6 +1278,8 @@ static PyObject *rec_finish(Recording *self, PyObject *unused) {
         Py_DECREF(r);
         stop_worker(self);
         self->finished = 1;
+        for (Batch *b = self->spare; b; b = b->next) batch_release(b);
+        batch_release(self->cur);
     }
     Encoder *e = &self->enc;
     PyObject *index = PyList_New(e->index_len);
