@@ -9,7 +9,9 @@ themselves), so the wall-time ratios of benchmarks/run.py stay the figures that 
 
 Each mode runs the bench_calls guest's mix loop (see run.py) at two iteration counts in a fresh
 process under callgrind; the difference divided by the difference in iterations is the cost of
-one iteration, free of start-up and compilation. Needs valgrind (Debian: `apt install valgrind`).
+one iteration, free of start-up and compilation. The guest's thread is counted apart from the
+others (the native recorder's worker), which run beside it on another core. Needs valgrind
+(Debian: `apt install valgrind`).
 """
 
 from __future__ import annotations
@@ -44,7 +46,8 @@ def run_once(mode: str, calls: int, workdir: Path) -> None:
     runners[mode]()(["bench_calls", "mix", str(calls)])
 
 
-def count(mode: str, calls: int) -> int:
+def count(mode: str, calls: int) -> tuple[int, int]:
+    """Instructions of (the guest's thread, all other threads) of one run."""
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp) / "data"
         workdir.mkdir()
@@ -52,6 +55,7 @@ def count(mode: str, calls: int) -> int:
         cmd = [
             "valgrind",
             "--tool=callgrind",
+            "--separate-threads=yes",
             f"--callgrind-out-file={out}",
             sys.executable,
             __file__,
@@ -61,10 +65,16 @@ def count(mode: str, calls: int) -> int:
             str(workdir),
         ]
         done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        found = re.search(r"Collected : ([0-9,]+)", done.stderr)
-        if done.returncode != 0 or not found:
+        # one file a thread, out-01 the first: the one the guest runs on
+        totals = {}
+        for part in Path(tmp).glob("callgrind.out-*"):
+            found = re.search(r"^summary: (\d+)", part.read_text(), re.MULTILINE)
+            if found:
+                totals[part.name] = int(found.group(1))
+        if done.returncode != 0 or "callgrind.out-01" not in totals:
             raise SystemExit(f"callgrind run of {mode} failed:\n{done.stderr[-2000:]}")
-        return int(found.group(1).replace(",", ""))
+        guest = totals.pop("callgrind.out-01")
+        return guest, sum(totals.values())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,11 +94,17 @@ def main(argv: list[str] | None = None) -> int:
     jobs = [(mode, n) for mode in modes for n in (low, high)]
     with ThreadPoolExecutor(max_workers=2) as pool:
         counts = dict(zip(jobs, pool.map(lambda job: count(*job), jobs), strict=True))
-    per = {mode: (counts[mode, high] - counts[mode, low]) / (high - low) for mode in modes}
+    per = {
+        mode: [(counts[mode, high][i] - counts[mode, low][i]) / (high - low) for i in (0, 1)]
+        for mode in modes
+    }
     base = modes[0]
     print(f"instructions per iteration of the mix loop (callgrind; ratio to {base})")
+    print(f"  {'mode':<10} {'guest thread':>14} {'':>9} {'other threads':>14}")
     for mode in modes:
-        print(f"  {mode:<10} {per[mode]:>10,.0f}  ({per[mode] / per[base]:.3f}x)")
+        guest, other = per[mode]
+        ratio = guest / per[base][0]
+        print(f"  {mode:<10} {guest:>14,.0f} ({ratio:.3f}x) {other:>14,.0f}")
     return 0
 
 

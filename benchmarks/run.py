@@ -15,11 +15,18 @@ The guest `tests/guests/bench_calls.c` makes N host calls of one kind; a call co
 
 Times are the best of R repeats, in microseconds a call; the modes take turns within each
 repeat; ratios are against the first mode given with --modes (default: wasmtime).
+
+Then, with both dir and record chosen, record against run over the same directory is measured
+apart, the figure issue 3 sets a target for: --pairs rounds of four 'mix' runs in the order
+dir, record, record, dir, each round giving the ratio of the two sums. This machine's speed
+drifts by tens of percent from second to second; a round is short enough that both modes see
+the same drift, so the median of the rounds is steadier than a ratio of two bests.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
@@ -142,12 +149,23 @@ def _measure(
     return {mode: ((full[mode] - base[mode]) / calls * 1e6, full[mode]) for mode in runners}
 
 
+def _paired(first: Runner, second: Runner, argv: list[str], rounds: int) -> list[float]:
+    """Wall-time ratios second/first, one a round of first, second, second, first; sorted."""
+    ratios = []
+    for _ in range(rounds):
+        a = first(argv)
+        b = second(argv) + second(argv)
+        ratios.append(b / (a + first(argv)))
+    return sorted(ratios)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=20000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--ops", default=",".join(OPS), help="which of: " + ", ".join(OPS))
     parser.add_argument("--modes", default="wasmtime,mem,dir,record,replay,record-py,mem-plain")
+    parser.add_argument("--pairs", type=int, default=10, help="rounds of record against dir")
     ns = parser.parse_args(argv)
 
     module_path = build("bench_calls")
@@ -176,6 +194,10 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"unknown --ops {', '.join(unknown)}; choose from {', '.join(OPS)}")
         by_op = {op: _measure(runners, module_path.name, op, ns.calls, ns.repeat) for op in ops}
         results = {mode: {op: by_op[op][mode] for op in ops} for mode in chosen}
+        paired: list[float] = []
+        if {"dir", "record"} <= set(chosen) and "mix" in ops and ns.pairs > 0:
+            mix = [module_path.name, "mix", str(ns.calls)]
+            paired = _paired(runners["dir"], runners["record"], mix, ns.pairs)
 
     base = chosen[0]
     print(f"bench_calls, {ns.calls} calls an op, best of {ns.repeat}; us a call (ratio to {base})")
@@ -197,6 +219,14 @@ def main(argv: list[str] | None = None) -> int:
         if mode in chosen and "dir" in chosen:
             ratio = results[mode]["mix"][1] / results["dir"]["mix"][1]
             print(f"{mode} against run over the same directory: {ratio:.2f}x the wall time")
+    if paired:
+        quartiles = statistics.quantiles(paired, n=4) if len(paired) > 1 else paired * 3
+        print(
+            f"record against run over the same directory, {len(paired)} rounds of "
+            f"dir, record, record, dir ('mix', {ns.calls} iterations): median "
+            f"{statistics.median(paired):.3f}x the wall time "
+            f"(quartiles {quartiles[0]:.3f}-{quartiles[2]:.3f}, best {paired[0]:.3f})"
+        )
     return 0
 
 

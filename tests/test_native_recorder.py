@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
+import gc
+import os
 import random
 import shutil
 import sysconfig
@@ -26,7 +29,7 @@ from tests.test_tracing_backend import Scripted, script
 from tracer.backend import DescriptorStat, DescriptorType, DirectoryEntry
 from tracer.errors import ErrorCode, WasiError
 from tracer.operations import BY_NAME, OPERATIONS
-from tracer.trace import TraceWriter, open_trace
+from tracer.trace import TraceWriteError, TraceWriter, open_trace
 from tracer.trace.format import CHUNK_BULK_BYTES, OP_SPECS, Kind, ValueSpec
 from tracer.tracing import tracing_backend
 
@@ -108,9 +111,13 @@ def test_tracing_backend_writes_the_same_trace_natively(tmp_path: Path, calls: s
 
 
 @needs_native
+@pytest.mark.parametrize("thread", ["1", "0"])  # encoded by the worker, or as handed over
 @pytest.mark.parametrize("calls", ["sample", "busy"])
-def test_writer_record_gives_identical_bytes(tmp_path: Path, calls: str) -> None:
+def test_writer_record_gives_identical_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, calls: str, thread: str
+) -> None:
     # With the durations given, not measured, the files must be equal byte for byte.
+    monkeypatch.setenv("WASITRACE_RECORD_THREAD", thread)
     big = random.Random(3).randbytes(CHUNK_BULK_BYTES + 5)
     if calls == "sample":
         top = (1 << 64) - 1  # deltas past 64 bits are stored wrapped
@@ -230,3 +237,38 @@ def test_any_values_give_the_same_bytes_on_both_paths(
                     writer.record(code, args, ok, err, duration)
             files.append(path.read_bytes())
     assert files[0] == files[1]
+
+
+@needs_native
+@pytest.mark.parametrize("thread", ["1", "0"])
+def test_a_failed_write_of_the_worker_is_raised_as_a_trace_write_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, thread: str
+) -> None:
+    monkeypatch.setenv("WASITRACE_RECORD_THREAD", thread)
+    ops = {op.name: op for op in OPERATIONS}
+    writer = TraceWriter(tmp_path / "t.wtrace", HEADER, native=True)
+    full = os.open("/dev/full", os.O_WRONLY)
+    try:
+        os.dup2(full, writer._file.fileno())  # every chunk write now fails with ENOSPC
+        with pytest.raises(TraceWriteError) as info:  # from a later record() call, or flush()
+            for fd in range(300):
+                writer.record(ops["close"].code, (fd,), None, None, 1)
+            writer.flush()
+        assert info.value.errno == errno.ENOSPC and info.value.filename == str(writer.path)
+        with pytest.raises(TraceWriteError):  # and it stays failed
+            writer.close(0)
+    finally:
+        os.close(full)
+
+
+@needs_native
+def test_a_writer_dropped_without_close_stops_its_worker(tmp_path: Path) -> None:
+    ops = {op.name: op for op in OPERATIONS}
+    writer = TraceWriter(tmp_path / "t.wtrace", HEADER, native=True)
+    for fd in range(1000):
+        writer.record(ops["close"].code, (fd,), None, None, 1)
+    writer.flush()
+    del writer
+    gc.collect()
+    with open_trace(tmp_path / "t.wtrace") as trace:
+        assert trace.ended_early and len(trace) == 1000

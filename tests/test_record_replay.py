@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -303,6 +304,32 @@ def test_a_recording_killed_with_sigkill_leaves_a_readable_trace(tmp_path: Path)
     with open_trace(tmp_path / "k.wtrace") as trace:
         assert trace.ended_early
         assert trace.damage  # the sentence that says where it ends
+        events = list(trace)
+    assert len(events) > 256
+    assert {e.op.name for e in events[10:]} == {"write"}
+
+
+@pytest.mark.usefixtures("recorder")
+def test_a_trace_that_cannot_be_written_stops_the_guest_with_one_sentence(tmp_path: Path) -> None:
+    guest = _wat(tmp_path, "forever", FOREVER)
+    path = tmp_path / "full.wtrace"
+
+    def small_files() -> None:  # as a full disk would, a little later
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+
+    done = subprocess.run(
+        [sys.executable, "-m", "tracer.cli", "record", "-o", str(path), "--mem", "/", str(guest)],
+        capture_output=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        preexec_fn=small_files,
+        timeout=120,
+    )
+    message = done.stderr.decode()
+    assert done.returncode == 126, message
+    assert message.count("\n") == 1 and "Traceback" not in message
+    assert f"Cannot write the trace {path}: File too large; the guest was stopped." in message
+    with open_trace(path) as trace:
+        assert trace.ended_early
         events = list(trace)
     assert len(events) > 256
     assert {e.op.name for e in events[10:]} == {"write"}

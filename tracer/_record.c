@@ -16,7 +16,7 @@
  *
  * Two types:
  *   Recording(fd, offset, errors, wasi_error, op_kinds, chunk_events, chunk_bulk_bytes,
- *             inline_bytes, max_strings, max_stats, blob_window, threaded)
+ *             inline_bytes, max_strings, max_stats, blob_window, threaded, write_error, path)
  *       the chunks of one TraceWriter after its header, written to `fd` from `offset` on.
  *       record() captures one event given as values; recorder() makes a Recorder; flush()
  *       writes what is pending as a chunk; finish() flushes, stops the worker and says where
@@ -674,7 +674,7 @@ static int encode_batch(Encoder *e, const Batch *batch) {
 /* -- Recording ---------------------------------------------------------------------------- */
 typedef struct {
     PyObject_HEAD
-    PyObject *errors, *wasi_error, *code_name;
+    PyObject *errors, *wasi_error, *code_name, *write_error, *path;
     unsigned char kinds[MAX_OPS][MAX_PARAMS + 1]; /* per op: param kinds, then the result's */
     unsigned char nparams[MAX_OPS];
     int n_ops;
@@ -759,14 +759,18 @@ static void batch_free(Batch *b) {
     free(b);
 }
 
-/* The worker's error as a Python exception. */
-COLD static int raise_worker_error(int err) {
-    if (err == ENOMEM) PyErr_NoMemory();
-    else if (err == EOVERFLOW)
+/* The worker's error as a Python exception: a failed write as `write_error` (TraceWriteError). */
+COLD static int raise_worker_error(PyObject *write_error, PyObject *path, int err) {
+    if (err == ENOMEM) {
+        PyErr_NoMemory();
+    } else if (err == EOVERFLOW) {
         PyErr_SetString(PyExc_OverflowError, "a stat field differs from the last by 2**64 or more");
-    else {
-        errno = err;
-        PyErr_SetFromErrno(PyExc_OSError);
+    } else {
+        PyObject *exc = PyObject_CallFunction(write_error, "isO", err, strerror(err), path);
+        if (exc) {
+            PyErr_SetObject(write_error, exc);
+            Py_DECREF(exc);
+        }
     }
     return -1;
 }
@@ -790,7 +794,7 @@ COLD static int handoff(Recording *r) {
         batch_release(b);
         b->buf.len = 0;
         b->events = 0;
-        return rc < 0 ? raise_worker_error(r->enc.err) : 0;
+        return rc < 0 ? raise_worker_error(r->write_error, r->path, r->enc.err) : 0;
     }
     Batch *next = NULL;
     if (r->n_batches < MAX_BATCHES) {
@@ -823,19 +827,19 @@ COLD static int handoff(Recording *r) {
     int err = r->enc.err;
     pthread_mutex_unlock(&r->lock);
     r->cur = next;
-    return err ? raise_worker_error(err) : 0;
+    return err ? raise_worker_error(r->write_error, r->path, err) : 0;
 }
 
 /* Everything handed over is encoded and written (or failed). */
 static int drain(Recording *r) {
-    if (!r->started) return r->enc.err ? raise_worker_error(r->enc.err) : 0;
+    if (!r->started) return r->enc.err ? raise_worker_error(r->write_error, r->path, r->enc.err) : 0;
     pthread_mutex_lock(&r->lock);
     pthread_cond_signal(&r->work);
     pthread_mutex_unlock(&r->lock);
     wait_worker(r, 0);
     int err = r->enc.err;
     pthread_mutex_unlock(&r->lock);
-    return err ? raise_worker_error(err) : 0;
+    return err ? raise_worker_error(r->write_error, r->path, err) : 0;
 }
 
 static void stop_worker(Recording *r) {
@@ -853,12 +857,16 @@ static void stop_worker(Recording *r) {
 static int rec_traverse(Recording *self, visitproc visit, void *arg) {
     Py_VISIT(self->errors);
     Py_VISIT(self->wasi_error);
+    Py_VISIT(self->write_error);
+    Py_VISIT(self->path);
     return 0;
 }
 
 static int rec_clear(Recording *self) {
     Py_CLEAR(self->errors);
     Py_CLEAR(self->wasi_error);
+    Py_CLEAR(self->write_error);
+    Py_CLEAR(self->path);
     return 0;
 }
 
@@ -906,7 +914,7 @@ static PyObject *rec_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
 }
 
 static int rec_init(Recording *self, PyObject *args, PyObject *kw) {
-    PyObject *errors, *wasi_error, *op_kinds;
+    PyObject *errors, *wasi_error, *op_kinds, *write_error, *path;
     int fd, threaded;
     long long offset;
     Py_ssize_t chunk_events, chunk_bulk, inline_bytes, max_strings, max_stats, window;
@@ -914,9 +922,10 @@ static int rec_init(Recording *self, PyObject *args, PyObject *kw) {
         PyErr_SetString(PyExc_TypeError, "a Recording is initialized once");
         return -1;
     }
-    if (!PyArg_ParseTuple(args, "iLO!OO!nnnnnnp", &fd, &offset, &PyDict_Type, &errors,
+    if (!PyArg_ParseTuple(args, "iLO!OO!nnnnnnpOU", &fd, &offset, &PyDict_Type, &errors,
                           &wasi_error, &PyList_Type, &op_kinds, &chunk_events, &chunk_bulk,
-                          &inline_bytes, &max_strings, &max_stats, &window, &threaded))
+                          &inline_bytes, &max_strings, &max_stats, &window, &threaded,
+                          &write_error, &path))
         return -1;
     Py_ssize_t n_ops = PyList_GET_SIZE(op_kinds);
     if (n_ops > MAX_OPS / 2 - 1) {
@@ -946,6 +955,8 @@ static int rec_init(Recording *self, PyObject *args, PyObject *kw) {
     self->errors = errors;
     Py_INCREF(wasi_error);
     self->wasi_error = wasi_error;
+    self->write_error = Py_NewRef(write_error);
+    self->path = Py_NewRef(path);
     self->n_ops = (int)n_ops;
     Encoder *e = &self->enc;
     e->fd = fd;

@@ -19,6 +19,8 @@ class Recording:
         max_stats: int,
         blob_window: int,
         threaded: bool,
+        write_error: type[OSError],
+        path: str,
         /,
     ) -> None: ...
     def record(

@@ -13,6 +13,7 @@ Exit statuses (also in `--help`):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import traceback
@@ -272,7 +273,7 @@ def add_record_options(parser: argparse.ArgumentParser) -> None:
 
 def cmd_record(ns: argparse.Namespace) -> int:
     from tracer.recording import run_header
-    from tracer.trace import TraceWriter, default_trace_path
+    from tracer.trace import TraceWriteError, TraceWriter, default_trace_path
     from tracer.tracing import tracing_backend
 
     sandbox = build_sandbox(ns)
@@ -289,11 +290,17 @@ def cmd_record(ns: argparse.Namespace) -> int:
         raise UserError(f"Cannot write the trace {path}: {exc.strerror}.") from None
     try:
         outcome = run_in_thread(engine, module, tracing_backend(sandbox, writer), options)
+        writer.close(outcome.exit_status, outcome.trap)
+    except TraceWriteError as exc:
+        raise UserError(
+            f"Cannot write the trace {path}: {exc.strerror}; the guest was stopped. "
+            f"What was written before stays readable: wasitrace show {path}"
+        ) from None
     finally:
         # Whatever happened, what was recorded stays readable.
         if not writer.closed:
-            writer.flush()
-    writer.close(outcome.exit_status, outcome.trap)
+            with contextlib.suppress(TraceWriteError):
+                writer.flush()
     if not ns.output:
         print(f"wasitrace: trace written to {path}", file=sys.stderr)
     return report_outcome(outcome, ns.debug)

@@ -15,7 +15,7 @@ from tracer.trace.format import (
     TraceHeader,
 )
 from tracer.trace.reader import Event, Trace, open_trace
-from tracer.trace.writer import TraceWriter, default_trace_path
+from tracer.trace.writer import TraceWriteError, TraceWriter, default_trace_path
 
 __all__ = [
     "FORMAT_NAME",
@@ -28,6 +28,7 @@ __all__ = [
     "Trace",
     "TraceError",
     "TraceHeader",
+    "TraceWriteError",
     "TraceWriter",
     "default_trace_path",
     "open_trace",

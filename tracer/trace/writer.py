@@ -68,6 +68,12 @@ MAX_INTERNED_STATS = 1 << 17
 BLOB_WINDOW_BYTES = 32 << 20
 
 
+class TraceWriteError(OSError):
+    """The trace file could not be written (the disk is full, the file too large, ...).
+
+    Whatever was written before stays readable: the reader stops at the last whole chunk."""
+
+
 def default_trace_path(guest_path: str | Path, now: datetime | None = None) -> Path:
     """`./traces/<guest-stem>-<YYYYmmdd-HHMMSS>.wtrace`, with -2, -3... if that name is taken."""
     stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
@@ -261,6 +267,8 @@ class TraceWriter:
                 MAX_INTERNED_STATS,
                 BLOB_WINDOW_BYTES,
                 os.environ.get("WASITRACE_RECORD_THREAD", "1") != "0",
+                TraceWriteError,
+                str(self.path),
             )
         self._chunk_firsts = (0, 0, 0)
         self._arg_encoders: list[tuple[tuple[int, Callable[[Any], Any]], ...]] = []
@@ -384,7 +392,10 @@ class TraceWriter:
 
     def _write(self, data: bytes) -> None:
         view = memoryview(data)
-        while view:
-            n = os.write(self._file.fileno(), view)
-            view = view[n:]
+        try:
+            while view:
+                n = os.write(self._file.fileno(), view)
+                view = view[n:]
+        except OSError as exc:
+            raise TraceWriteError(exc.errno, exc.strerror, str(self.path)) from None
         self._offset += len(data)
