@@ -16,6 +16,7 @@ new type fails at import with a message naming it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import struct
@@ -327,6 +328,7 @@ class TraceHeader:
         )
 
 
+@functools.cache  # a millisecond a lookup, and every recording's header asks for two
 def _version(distribution: str) -> str:
     try:
         return importlib.metadata.version(distribution)
