@@ -4,8 +4,9 @@
  * split in two so that the guest's thread does as little of it as it can:
  *
  *   capture (the guest's thread, holding the GIL): a `Recorder` times the inner call and copies
- *       the event's values, as they are, into a batch: ints and other plain values already as
- *       msgpack, strings, bulk data and stats as raw bytes. No interning, no Python objects kept.
+ *       the event's values into a batch as fixed-size records: ints as 8 bytes, strings, bulk
+ *       data and stats as raw bytes; a large bytes result is held by the batch, not copied.
+ *       No interning and no encoding.
  *   encode (a worker thread of its own, without the GIL): interns strings, bulk data and stats
  *       in C tables, encodes the chunks, checksums them and writes them to the trace file.
  *
@@ -327,7 +328,9 @@ static uint32_t crc32_of(const char *data, Py_ssize_t n) {
 /* -- intern tables: byte strings to ids, in order of insertion ------------------------------
  * One kind of table for strings (their UTF-8), bulk data (its content) and stats (their 'T'
  * body). Oldest-first order is what lets the bulk-data table forget its oldest entries, as
- * Tables.blob does. */
+ * Tables.blob does. Bulk data is keyed by its content here (a hash, then a comparison), where
+ * Tables keys it by its xxh3 digest: the two paths differ only for two contents with one
+ * digest, which costs the Python path a second definition of the later one. */
 typedef struct Entry {
     struct Entry *chain, *later;
     uint64_t hash;
