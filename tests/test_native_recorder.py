@@ -110,6 +110,10 @@ def test_tracing_backend_writes_the_same_trace_natively(tmp_path: Path, calls: s
     assert _without_durations(native, tmp_path / "a") == _without_durations(python, tmp_path / "b")
 
 
+class _Int(int):
+    """An int that is not exactly an int: the C recorder copies a stat holding one."""
+
+
 @needs_native
 @pytest.mark.parametrize("thread", ["1", "0"])  # encoded by the worker, or as handed over
 @pytest.mark.parametrize("calls", ["sample", "busy"])
@@ -124,6 +128,10 @@ def test_writer_record_gives_identical_bytes(
         wide = DescriptorStat(top, top - 1, DescriptorType.REGULAR_FILE, 1, 0, top, 0, None)
         made = SAMPLE * 40 + [("read", (5, len(big), 0), big)] * 3 + SAMPLE
         made += [("stat", (5,), wide), ("stat", (5,), FILE), ("stat", (5,), wide)]
+        # negative and 3-digit fields (read by the worker), and an int subclass (copied instead)
+        early = DescriptorStat(7, 8, DescriptorType.DIRECTORY, 2, 4096, -5, -(1 << 40), 1 << 62)
+        odd = DescriptorStat(_Int(7), 8, DescriptorType.DIRECTORY, 2, _Int(4096), None, 1, 2)
+        made += [("stat", (5,), early), ("stat", (5,), odd), ("stat", (5,), early)]
     else:
         made = [
             (op.name, args, outcome.code if isinstance(outcome, WasiError) else outcome)
