@@ -33,7 +33,6 @@
  *   'N'          nil                         'R' n bytes    msgpack as is (lists, bools, "now")
  *   'S' n bytes  a string, stored as its id  'B' n bytes    bytes: inline if short, else a blob id
  *   'T' n bytes  a stat, stored as its id    'P' n pointer  'B' of n bytes held elsewhere
- *   'O' pointer  a stat held by the batch, stored as its id (its 'T' body made by the worker)
  *   'W'          the event ends
  *   'F'          write what is pending as a chunk
  * where n is a Py_ssize_t and x 8 bytes. A 'T' body is the stat's type (n, UTF-8), a uint16 of
@@ -78,13 +77,6 @@ enum { K_NONE = 0, K_INT, K_TIMESTAMP, K_STR, K_ENUM, K_BYTES, K_STAT, K_ENTRIES
 #define BATCH_BYTES (256 * 1024)
 #define MAX_BATCHES 16
 #define WAKE_QUEUED 4
-/* Stats are held by reference where the worker can read them without the GIL: CPython 3.11's
- * int layout, 30-bit digits (stat_body). */
-#if PY_VERSION_HEX < 0x030C0000 && PyLong_SHIFT == 30
-#define HOLD_STATS 1
-#else
-#define HOLD_STATS 0
-#endif
 #define HOLD_BYTES 1024 /* bytes results this large are held, not copied (see cap_bytes) */
 #define POLL_MIN_NS 1000000LL
 #define POLL_MAX_NS 32000000LL
@@ -443,7 +435,6 @@ typedef struct {
     Py_ssize_t n_new_strings, n_new_blobs, n_stat_values, new_bulk, window;
     __int128 base_device, base_inode, base_time;
     Buf event, events, out; /* the event being encoded, the chunk's events, a frame */
-    Buf stat; /* the 'T' body of a stat held by reference ('O') */
     Py_ssize_t pending;
     long long *index; /* INDEX_FIELDS values a chunk */
     Py_ssize_t index_len, index_cap;
@@ -613,44 +604,6 @@ static long long intern_stat(Encoder *e, const char *body, Py_ssize_t n) {
     return id;
 }
 
-/* A stat's fields as cap_stat lays them out (the 'T' body), read from a DescriptorStat that
- * stat_holdable accepted: on the worker, without the GIL, so by reading the objects' memory
- * alone. The guest's thread holds a reference, and tuples, ints and strs never change. */
-static int stat_body(Buf *out, PyObject *v) {
-#if HOLD_STATS
-    PyObject **f = &PyTuple_GET_ITEM(v, 0);
-    Py_ssize_t type_len = PyUnicode_GET_LENGTH(f[2]);
-    Py_ssize_t body = (Py_ssize_t)sizeof type_len + type_len + STAT_BITS_SIZE;
-    if (out->cap - out->len < body && buf_grow(out, body) < 0) return -1;
-    char *p = out->data + out->len;
-    memcpy(p, &type_len, sizeof type_len);
-    memcpy(p + sizeof type_len, PyUnicode_DATA(f[2]), (size_t)type_len);
-    p += sizeof type_len + type_len;
-    static const int fields[STAT_INTS] = {0, 1, 3, 4, 5, 6, 7};
-    uint16_t flags = 0;
-    uint64_t x[STAT_INTS];
-    for (int i = 0; i < STAT_INTS; i++) {
-        PyObject *field = f[fields[i]];
-        x[i] = 0;
-        if (field == Py_None) continue;
-        const digit *d = ((PyLongObject *)field)->ob_digit;
-        Py_ssize_t size = Py_SIZE(field);
-        uint64_t m = 0;
-        for (Py_ssize_t k = (size < 0 ? -size : size) - 1; k >= 0; k--) m = m << 30 | d[k];
-        x[i] = size < 0 ? (uint64_t)-(int64_t)m : m;
-        flags |= (uint16_t)(1u << i | (unsigned)(size > 0 && m >> 63) << (8 + i));
-    }
-    memcpy(p, &flags, sizeof flags);
-    memcpy(p + sizeof flags, x, sizeof x);
-    out->len += body;
-    return 0;
-#else
-    (void)out;
-    (void)v;
-    return -1; /* never held */
-#endif
-}
-
 /* Encodes one batch's events; -1 with e->err set (to ENOMEM if nothing more precise). */
 static int encode_batch(Encoder *e, const Batch *batch) {
     const char *p = batch->buf.data, *end = p + batch->buf.len;
@@ -677,15 +630,6 @@ static int encode_batch(Encoder *e, const Batch *batch) {
         case 'N':
             rc = put_byte(ev, 0xC0);
             break;
-        case 'O': { /* a stat held by reference: its 'T' body made here */
-            PyObject *stat;
-            memcpy(&stat, p, sizeof stat);
-            p += sizeof stat;
-            e->stat.len = 0;
-            id = stat_body(&e->stat, stat) < 0 ? -1 : intern_stat(e, e->stat.data, e->stat.len);
-            rc = id < 0 ? -1 : pack_int(ev, id);
-            break;
-        }
         case 'W':
             if (flag != DROPPED) {
                 rc = buf_put(&e->events, ev->data, ev->len);
@@ -940,8 +884,7 @@ static void encoder_free(Encoder *e) {
     table_free(&e->strings);
     table_free(&e->blobs);
     table_free(&e->stats);
-    Buf *bufs[] = {&e->new_strings, &e->new_blobs, &e->stat_defs, &e->event, &e->events, &e->out,
-                   &e->stat};
+    Buf *bufs[] = {&e->new_strings, &e->new_blobs, &e->stat_defs, &e->event, &e->events, &e->out};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) buf_free(bufs[i]);
     free(e->index);
     e->index = NULL;
@@ -970,8 +913,7 @@ static PyObject *rec_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
     Recording *self = (Recording *)type->tp_alloc(type, 0);
     if (!self) return NULL;
     Encoder *e = &self->enc;
-    Buf *bufs[] = {&e->new_strings, &e->new_blobs, &e->stat_defs, &e->event, &e->events, &e->out,
-                   &e->stat};
+    Buf *bufs[] = {&e->new_strings, &e->new_blobs, &e->stat_defs, &e->event, &e->events, &e->out};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) buf_init(bufs[i]);
     if (!(self->cur = batch_new())) {
         Py_DECREF(self);
@@ -1158,8 +1100,6 @@ static int cap_str(Buf *b, PyObject *v) {
     return s ? segment(b, 'S', s, n) : -1;
 }
 
-static int hold_ref(Batch *hold, PyObject *v);
-
 /* Bytes, copied; but a large bytes object going straight into a batch (`hold`) is held there
  * and its data pointed at, so a read's data is not copied on the guest's thread at all. */
 static int cap_bytes(Buf *b, PyObject *v, Batch *hold) {
@@ -1167,9 +1107,17 @@ static int cap_bytes(Buf *b, PyObject *v, Batch *hold) {
         Py_ssize_t n = PyBytes_GET_SIZE(v);
         if (!hold || n < HOLD_BYTES) return segment(b, 'B', PyBytes_AS_STRING(v), n);
         const char *data = PyBytes_AS_STRING(v);
+        if (hold->n_refs == hold->cap_refs) {
+            Py_ssize_t cap = hold->cap_refs ? 2 * hold->cap_refs : 64;
+            PyObject **refs = realloc(hold->refs, (size_t)cap * sizeof *refs);
+            if (!refs) return fail_memory();
+            hold->refs = refs;
+            hold->cap_refs = cap;
+        }
         if (put_tag_size(b, 'P', n) < 0 || buf_put(b, &data, sizeof data) < 0)
             return fail_memory();
-        return hold_ref(hold, v);
+        hold->refs[hold->n_refs++] = Py_NewRef(v);
+        return 0;
     }
     /* a view of guest memory changes after the call: what was passed is copied now */
     Py_buffer view;
@@ -1177,42 +1125,6 @@ static int cap_bytes(Buf *b, PyObject *v, Batch *hold) {
     int rc = segment(b, 'B', view.buf, view.len);
     PyBuffer_Release(&view);
     return rc;
-}
-
-/* Whether the worker can read this stat itself (see stat_body): a tuple of 8 whose type is an
- * ASCII str and whose other fields are None or exact ints of at most 64 bits, as a backend's
- * stats are. Anything else is copied by cap_stat. */
-static inline int stat_holdable(PyObject *v) {
-#if HOLD_STATS
-    if (!PyTuple_Check(v) || PyTuple_GET_SIZE(v) != 8) return 0;
-    PyObject **f = &PyTuple_GET_ITEM(v, 0);
-    if (!PyUnicode_Check(f[2]) || !PyUnicode_IS_READY(f[2]) || !PyUnicode_IS_ASCII(f[2]))
-        return 0;
-    for (int i = 0; i < 8; i++) {
-        PyObject *x = f[i];
-        if (i == 2 || (x == Py_None && i >= 3)) continue;
-        if (!PyLong_CheckExact(x)) return 0;
-        Py_ssize_t size = Py_SIZE(x);
-        if (size < -2 || size > 3 || (size == 3 && ((PyLongObject *)x)->ob_digit[2] >= 16))
-            return 0;
-    }
-    return 1;
-#else
-    (void)v;
-    return 0;
-#endif
-}
-
-static int hold_ref(Batch *hold, PyObject *v) {
-    if (hold->n_refs == hold->cap_refs) {
-        Py_ssize_t cap = hold->cap_refs ? 2 * hold->cap_refs : 64;
-        PyObject **refs = realloc(hold->refs, (size_t)cap * sizeof *refs);
-        if (!refs) return fail_memory();
-        hold->refs = refs;
-        hold->cap_refs = cap;
-    }
-    hold->refs[hold->n_refs++] = Py_NewRef(v);
-    return 0;
 }
 
 static int cap_stat(Buf *b, PyObject *v) {
@@ -1294,11 +1206,6 @@ HOT static int cap_value(Buf *b, int kind, PyObject *v, Batch *hold) {
     case K_BYTES:
         return cap_bytes(b, v, hold);
     case K_STAT:
-        if (hold && stat_holdable(v)) {
-            char rec[1 + sizeof v] = {'O'};
-            memcpy(rec + 1, &v, sizeof v);
-            return buf_put(b, rec, sizeof rec) < 0 ? fail_memory() : hold_ref(hold, v);
-        }
         return cap_stat(b, v);
     case K_ENTRIES:
         return cap_entries(b, v);
