@@ -513,32 +513,47 @@ static int write_chunk(Encoder *e) {
     return 0;
 }
 
+/* The id of the n bytes at p in `t`; on a miss, the next id (*next) after forgetting what the
+ * table must: all of it if it holds `max` entries (strings, stats), or with `window`, its oldest
+ * entries while *window bytes are more than `max` (bulk data). *added says it was a miss.
+ * -1: out of memory. */
+static long long table_intern(Table *t, const char *p, Py_ssize_t n, long long *next,
+                              Py_ssize_t max, Py_ssize_t *window, int *added) {
+    uint64_t h = hash_bytes(p, n);
+    Entry *found = table_find(t, p, n, h);
+    *added = !found;
+    if (found) return found->id;
+    if (window) {
+        *window += n;
+        while (*window > max && t->oldest) {
+            *window -= t->oldest->len;
+            table_drop_oldest(t);
+        }
+    } else if (t->count >= max) {
+        table_clear(t);
+    }
+    long long id = *next;
+    if (table_add(t, p, n, h, id) < 0) return -1;
+    (*next)++;
+    return id;
+}
+
 /* Tables.string */
 static long long intern_string(Encoder *e, const char *s, Py_ssize_t n) {
-    uint64_t h = hash_bytes(s, n);
-    Entry *found = table_find(&e->strings, s, n, h);
-    if (found) return found->id;
-    if (e->strings.count >= e->max_strings) table_clear(&e->strings);
-    long long id = e->n_strings;
-    if (table_add(&e->strings, s, n, h, id) < 0 || pack_str(&e->new_strings, s, n) < 0) return -1;
-    e->n_strings++;
+    int added;
+    long long id = table_intern(&e->strings, s, n, &e->n_strings, e->max_strings, NULL, &added);
+    if (!added || id < 0) return id;
+    if (pack_str(&e->new_strings, s, n) < 0) return -1;
     e->n_new_strings++;
     return id;
 }
 
 /* Tables.data for data of INLINE_BYTES or more, and Tables.blob */
 static long long intern_blob(Encoder *e, const char *p, Py_ssize_t n) {
-    uint64_t h = hash_bytes(p, n);
-    Entry *found = table_find(&e->blobs, p, n, h);
-    if (found) return found->id;
-    e->window += n;
-    while (e->window > e->blob_window && e->blobs.oldest) {
-        e->window -= e->blobs.oldest->len;
-        table_drop_oldest(&e->blobs);
-    }
-    long long id = e->n_blobs;
-    if (table_add(&e->blobs, p, n, h, id) < 0 || pack_bin(&e->new_blobs, p, n) < 0) return -1;
-    e->n_blobs++;
+    int added;
+    long long id = table_intern(&e->blobs, p, n, &e->n_blobs, e->blob_window, &e->window, &added);
+    if (!added || id < 0) return id;
+    if (pack_bin(&e->new_blobs, p, n) < 0) return -1;
     e->n_new_blobs++;
     e->new_bulk += n;
     /* as Tables.blob: the chunk goes now, even mid-event; the event using the id follows */
@@ -558,13 +573,9 @@ static int pack_delta(Encoder *e, Buf *b, __int128 value, __int128 base) {
 /* Tables.stat: a new stat gets the next id; its fields go to the chunk's definitions, device,
  * inode and timestamps as deltas from the previous definition in the same chunk. */
 static long long intern_stat(Encoder *e, const char *body, Py_ssize_t n) {
-    uint64_t h = hash_bytes(body, n);
-    Entry *found = table_find(&e->stats, body, n, h);
-    if (found) return found->id;
-    if (e->stats.count >= e->max_stats) table_clear(&e->stats);
-    long long id = e->n_stats;
-    if (table_add(&e->stats, body, n, h, id) < 0) return -1;
-    e->n_stats++;
+    int added;
+    long long id = table_intern(&e->stats, body, n, &e->n_stats, e->max_stats, NULL, &added);
+    if (!added || id < 0) return id;
     Py_ssize_t type_len;
     memcpy(&type_len, body, sizeof type_len);
     const char *bits = body + sizeof type_len + type_len;
