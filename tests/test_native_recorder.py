@@ -11,11 +11,14 @@ import contextlib
 import dataclasses
 import errno
 import gc
+import itertools
 import os
 import random
 import shutil
 import sysconfig
 import tempfile
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -280,3 +283,36 @@ def test_a_writer_dropped_without_close_stops_its_worker(tmp_path: Path) -> None
     gc.collect()
     with open_trace(tmp_path / "t.wtrace") as trace:
         assert trace.ended_early and len(trace) == 1000
+
+
+@needs_native
+def test_a_thread_still_recording_while_the_writer_closes_neither_hangs_nor_spoils_it(
+    tmp_path: Path,
+) -> None:
+    class Inner:
+        def close(self, fd: int) -> None:
+            time.sleep(0)  # lets the closing thread in mid-call
+
+    for op in OPERATIONS:
+        if not hasattr(Inner, op.name):
+            setattr(Inner, op.name, lambda self, *args: None)
+    writer = TraceWriter(tmp_path / "t.wtrace", HEADER, native=True)
+    backend = tracing_backend(Inner(), writer)  # type: ignore[arg-type]  # enough of a Backend
+    stopped: list[BaseException] = []
+
+    def guest() -> None:
+        try:
+            for fd in itertools.count():
+                backend.close(fd)
+        except ValueError as exc:  # the writer is closed
+            stopped.append(exc)
+
+    thread = threading.Thread(target=guest)
+    thread.start()
+    time.sleep(0.2)
+    writer.close(0)
+    thread.join(timeout=30)
+    assert not thread.is_alive() and "closed" in str(stopped[0])
+    with open_trace(tmp_path / "t.wtrace") as trace:
+        assert trace.footer is not None and not trace.ended_early
+        assert [e.args for e in trace] == [(fd,) for fd in range(len(trace))]

@@ -810,6 +810,14 @@ static void wait_worker(Recording *r, int for_spare) {
 /* Hands the current batch to the encoder and starts a fresh one. */
 COLD static int handoff(Recording *r) {
     Batch *b = r->cur;
+    if (r->finished) {
+        /* another thread still recording while finish() waits for the worker without the GIL:
+         * after the footer nothing more can be written */
+        batch_release(b);
+        b->buf.len = 0;
+        b->events = 0;
+        return 0;
+    }
     if (!r->started) {
         int rc = encode_batch(&r->enc, b);
         batch_release(b);
@@ -1309,8 +1317,8 @@ static PyObject *rec_finish(Recording *self, PyObject *unused) {
         PyObject *r = rec_flush(self, NULL);
         if (!r) return NULL;
         Py_DECREF(r);
+        self->finished = 1; /* first: stop_worker lets other threads run */
         stop_worker(self);
-        self->finished = 1;
         for (Batch *b = self->spare; b; b = b->next) batch_release(b);
         batch_release(self->cur);
     }
