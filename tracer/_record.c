@@ -133,7 +133,6 @@ static inline int put_byte(Buf *b, unsigned char c) {
     return 0;
 }
 
-static inline int put_size(Buf *b, Py_ssize_t n) { return buf_put(b, &n, sizeof n); }
 
 static int put_be(Buf *b, unsigned char marker, unsigned long long v, int size) {
     unsigned char out[9];
@@ -1303,13 +1302,10 @@ static PyObject *rec_flush(Recording *self, PyObject *unused) {
     Py_RETURN_NONE;
 }
 
-static PyObject *next_ids(Encoder *e) {
-    return Py_BuildValue("(LLL)", e->n_strings, e->n_blobs, e->n_stats);
-}
-
 static PyObject *rec_next_ids(Recording *self, PyObject *unused) {
     if (!self->finished && (handoff(self) < 0 || drain(self) < 0)) return NULL;
-    return next_ids(&self->enc);
+    Encoder *e = &self->enc;
+    return Py_BuildValue("(LLL)", e->n_strings, e->n_blobs, e->n_stats);
 }
 
 static PyObject *rec_finish(Recording *self, PyObject *unused) {
@@ -1333,12 +1329,7 @@ static PyObject *rec_finish(Recording *self, PyObject *unused) {
         }
         PyList_SET_ITEM(index, i, v);
     }
-    PyObject *ids = next_ids(e);
-    if (!ids) {
-        Py_DECREF(index);
-        return NULL;
-    }
-    return Py_BuildValue("(LLNN)", e->offset, e->seq, index, ids);
+    return Py_BuildValue("(LLN)", e->offset, e->seq, index);
 }
 
 static PyObject *rec_counts(Recording *self, PyObject *unused) {
@@ -1406,7 +1397,7 @@ static PyMethodDef rec_methods[] = {
     {"next_ids", (PyCFunction)rec_next_ids, METH_NOARGS,
      "next_ids() -> (strings, blobs, stats): the ids the next definitions will get."},
     {"finish", (PyCFunction)rec_finish, METH_NOARGS,
-     "finish() -> (offset, events, index, next_ids): flush, stop, and where the chunks are."},
+     "finish() -> (offset, events, index): flush, stop, and where the chunks are."},
     {"counts", (PyCFunction)rec_counts, METH_NOARGS,
      "counts() -> list: events recorded so far, by flag."},
     {NULL},

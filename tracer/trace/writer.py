@@ -271,9 +271,10 @@ class TraceWriter:
                 str(self.path),
             )
         self._chunk_firsts = (0, 0, 0)
+        # How `record()` stores values on the Python path.
         self._arg_encoders: list[tuple[tuple[int, Callable[[Any], Any]], ...]] = []
         self._result_encoders: list[Callable[[Any], Any] | None] = []
-        for spec in OP_SPECS:
+        for spec in OP_SPECS if self.native is None else ():
             converted = []
             for i, p in enumerate(spec.params):
                 enc = self.tables.encoder(p.kind)
@@ -337,7 +338,7 @@ class TraceWriter:
         # Cleared in place: generated methods hold this very list.
         values.clear()
         self._index.extend((self._offset, self._seq, first_string, first_blob, first_stat))
-        self._chunk_firsts = self._firsts()
+        self._chunk_firsts = self.tables.firsts()
         self._seq += n_events
         self._write(frame(KIND_CHUNK, body))
 
@@ -352,8 +353,7 @@ class TraceWriter:
         if self.native is None:
             self.flush()
         else:
-            self._offset, self._seq, self._index, firsts = self.native.finish()
-            self._chunk_firsts = firsts
+            self._offset, self._seq, self._index = self.native.finish()
             counts = Counter(dict(enumerate(self.native.counts())))
         self._closed = True
         n_ops = len(OPERATIONS)
@@ -363,22 +363,18 @@ class TraceWriter:
             "counts": [counts[2 * i] + counts[2 * i + 1] for i in range(n_ops)],
             "errors": [counts[2 * i + 1] for i in range(n_ops)],
             "index": self._index,
-            "tables": list(self._firsts()),
+            "tables": list(self.next_ids()),
             "trap": trap,
         }
         footer_offset = self._offset
         self._write(frame(KIND_FOOTER, msgpack.packb(footer)) + trailer(footer_offset))
         self._file.close()
 
-    def _firsts(self) -> tuple[int, int, int]:
-        """The next string, blob and stat ids."""
-        if self.native is not None:
-            return self._chunk_firsts if self._closed else self.native.next_ids()
-        return self.tables.firsts()
-
     def next_ids(self) -> tuple[int, int, int]:
         """The ids the next string, blob and stat definitions will get: how many were made."""
-        return self._firsts()
+        if self.native is not None:
+            return self.native.next_ids()
+        return self.tables.firsts()
 
     @property
     def closed(self) -> bool:
