@@ -16,6 +16,8 @@ export call (that is how `proc_exit` ends a run).
 from __future__ import annotations
 
 import ctypes
+import functools
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -54,19 +56,16 @@ def _trap(exc: BaseException) -> int:
     return address
 
 
-def _make_trampoline(
-    fn: HostFunction,
-    expected: tuple[type[BaseException], ...],
-    to_result: Callable[[BaseException], int],
-    slots_at: dict[int, Any],
-) -> Callable[[int, int, int, int], int]:
+@functools.cache
+def _trampoline_code(name: str, params: str, results: str) -> Any:
     # The argument list is generated as source so that each trampoline reads exactly its own
-    # slots with no loop or tuple building: this is the hottest code in the project.
+    # slots with no loop or tuple building: this is the hottest code in the project. Compiled
+    # once a process per function: compiling took half of a short guest's start-up.
     args = ", ".join(
-        f"s[{2 * i}] & {'_U32' if kind == 'i' else '_U64'}" for i, kind in enumerate(fn.params)
+        f"s[{2 * i}] & {'_U32' if kind == 'i' else '_U64'}" for i, kind in enumerate(params)
     )
     call = f"impl({args})"
-    store = f"s[0] = {call}" if fn.results else call
+    store = f"s[0] = {call}" if results else call
     source = f"""
 def trampoline(env, caller, slots, count):
     s = slots_at.get(slots)
@@ -80,6 +79,15 @@ def trampoline(env, caller, slots, count):
         return _trap(exc)
     return 0
 """
+    return compile(source, f"<trampoline {name}>", "exec")
+
+
+def _make_trampoline(
+    fn: HostFunction,
+    expected: tuple[type[BaseException], ...],
+    to_result: Callable[[BaseException], int],
+    slots_at: dict[int, Any],
+) -> Callable[[int, int, int, int], int]:
     namespace: dict[str, Any] = {
         "impl": fn.impl,
         "expected": expected,
@@ -90,14 +98,28 @@ def trampoline(env, caller, slots, count):
         "_U64": _U64,
         "_trap": _trap,
     }
-    exec(compile(source, f"<trampoline {fn.name}>", "exec"), namespace)
+    exec(_trampoline_code(fn.name, fn.params, fn.results), namespace)
     trampoline: Callable[[int, int, int, int], int] = namespace["trampoline"]
     return trampoline
 
 
-def _func_type(fn: HostFunction) -> wasmtime.FuncType:
-    kinds = {"i": wasmtime.ValType.i32(), "I": wasmtime.ValType.i64()}
-    return wasmtime.FuncType([kinds[k] for k in fn.params], [kinds[k] for k in fn.results])
+# Function types by engine, then by signature. The C API ties a function type to the first
+# engine it is used with (using it with another aborts the process), so one cache an engine;
+# building one through the package's Python wrappers cost ~90 us, 4 ms of a guest's start-up.
+_FUNC_TYPES: weakref.WeakKeyDictionary[wasmtime.Engine, dict[tuple[str, str], wasmtime.FuncType]]
+_FUNC_TYPES = weakref.WeakKeyDictionary()
+
+
+def _func_type(engine: wasmtime.Engine, params: str, results: str) -> wasmtime.FuncType:
+    types = _FUNC_TYPES.get(engine)
+    if types is None:
+        types = _FUNC_TYPES.setdefault(engine, {})
+    func_type = types.get((params, results))
+    if func_type is None:
+        kinds = {"i": wasmtime.ValType.i32(), "I": wasmtime.ValType.i64()}
+        func_type = wasmtime.FuncType([kinds[k] for k in params], [kinds[k] for k in results])
+        types[params, results] = func_type
+    return func_type
 
 
 class Definitions:
@@ -117,17 +139,21 @@ class Definitions:
         to_result: Callable[[BaseException], int],
         plain: bool = False,
     ) -> None:
+        module_b = module.encode()
+        module_buf = ctypes.create_string_buffer(module_b)
         for fn in functions:
+            func_type = _func_type(
+                linker.engine, fn.params, fn.results
+            )  # the calls below borrow its pointer
             if plain:
-                linker.define_func(module, fn.name, _func_type(fn), _plain(fn, expected, to_result))
+                linker.define_func(module, fn.name, func_type, _plain(fn, expected, to_result))
                 continue
             callback = _CALLBACK(_make_trampoline(fn, expected, to_result, self._slots_at))
             self._keep.append(callback)
-            module_b, name_b = module.encode(), fn.name.encode()
-            func_type = _func_type(fn)  # held: the call below borrows its pointer
+            name_b = fn.name.encode()
             error = ffi.wasmtime_linker_define_func_unchecked(
                 linker.ptr(),
-                ctypes.create_string_buffer(module_b),
+                module_buf,
                 len(module_b),
                 ctypes.create_string_buffer(name_b),
                 len(name_b),
