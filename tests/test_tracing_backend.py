@@ -165,6 +165,39 @@ def test_keyword_calls_are_recorded_positionally(tmp_path: Path) -> None:
         assert trace[0].args == (3, 0, "a.txt", 0, 1)
 
 
+class _Methods:
+    """An inner backend whose operations are ordinary methods (the recorder's other way in)."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def stat(self, fd: int) -> DescriptorStat:
+        self.calls.append(fd)
+        return DescriptorStat(1, 2, DescriptorType.REGULAR_FILE, 1, 10, None, None, None)
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args: None
+
+
+def test_operations_are_methods_of_a_class_of_the_instances_own(tmp_path: Path) -> None:
+    # As methods of a class, the interpreter specializes the host's `backend.stat(fd)` sites;
+    # each instance's class binds its own inner backend and writer.
+    path = tmp_path / "t.wtrace"
+    inner = _Methods()
+    with TraceWriter(path, HEADER) as writer:
+        first = TracingBackend(cast(Backend, inner), writer)
+        other = TracingBackend(Scripted([]).as_backend(), writer)
+        assert isinstance(first, TracingBackend) and type(first) is not type(other)
+        assert "stat" in vars(type(first)) and "stat" not in vars(first)
+        methods = cast(Any, first)
+        assert methods.stat(4).size == 10
+        assert type(methods).stat(methods, 5).size == 10
+        assert methods.stat.__name__ == "stat"
+    assert inner.calls == [4, 5]
+    with open_trace(path) as trace:
+        assert [(e.op.name, e.args) for e in trace] == [("stat", (4,)), ("stat", (5,))]
+
+
 def test_data_is_recorded_as_it_was_when_passed(tmp_path: Path) -> None:
     ops = {op.name: op for op in OPERATIONS}
     inner = Scripted([(ops["write"], (), 40), (ops["read_directory"], (), [])])

@@ -1428,6 +1428,7 @@ typedef struct {
     Recording *recording;
     PyObject *call, *params, *wrapped;
     PyObject *func, *self; /* `call`'s function and instance, when it is a bound method */
+    vectorcallfunc func_call; /* how to call `func`, looked up once */
     int op;
     vectorcallfunc vectorcall;
 } Recorder;
@@ -1464,12 +1465,13 @@ static inline long long now_ns(void) {
     return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-/* Keyword arguments become positional, as a Python function would bind them. */
+/* A call of the method as a Python function would bind it: `args[0]` the instance (not used), the
+ * rest, positional or by keyword, into `out` in parameter order. */
 COLD static int bind(Recorder *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
                 PyObject **out) {
     Py_ssize_t n = PyTuple_GET_SIZE(self->params);
-    if (nargs > n) goto wrong;
-    for (Py_ssize_t i = 0; i < n; i++) out[i] = i < nargs ? args[i] : NULL;
+    if (nargs < 1 || nargs > n + 1) goto wrong;
+    for (Py_ssize_t i = 0; i < n; i++) out[i] = i + 1 < nargs ? args[i + 1] : NULL;
     Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
     for (Py_ssize_t k = 0; k < nkw; k++) {
         PyObject *name = PyTuple_GET_ITEM(kwnames, k);
@@ -1491,67 +1493,77 @@ wrong:
     return -1;
 }
 
+/* The inner call raised: a WasiError is recorded and re-raised (the guest sees it); any other
+ * exception is a bug in the inner backend, of which nothing is recorded but the interning of the
+ * arguments, as in the Python path, and it propagates. */
+COLD static void drop_event(Recording *rec, Buf *scratch, int op) {
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    (void)commit(rec, scratch, op, 0, NULL, NULL, 0);
+    PyErr_Restore(type, value, tb);
+}
+
+COLD static void failed(Recording *rec, Buf *scratch, int op, long long elapsed) {
+    if (!PyErr_ExceptionMatches(rec->wasi_error)) {
+        drop_event(rec, scratch, op);
+        return;
+    }
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    PyObject *code = value ? PyObject_GetAttr(value, rec->code_name) : NULL;
+    PyObject *index = code ? PyDict_GetItemWithError(rec->errors, code) : NULL;
+    Py_XDECREF(code);
+    if (!index && !PyErr_Occurred()) PyErr_SetString(PyExc_KeyError, "error code not in the table");
+    if (index && commit(rec, scratch, op, 1, NULL, index, elapsed) == 0) {
+        PyErr_Restore(type, value, tb);
+    } else {
+        Py_XDECREF(type);
+        Py_XDECREF(value);
+        Py_XDECREF(tb);
+    }
+}
+
+/* A Recorder is a method of a TracingBackend's class: `args[0]` is the TracingBackend (the
+ * recorder already holds what it needs), the operation's arguments follow. */
 HOT static PyObject *rcd_vectorcall(Recorder *self, PyObject *const *args, size_t nargsf,
                                 PyObject *kwnames) {
     Recording *rec = self->recording;
     int op = self->op;
-    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    PyObject *bound[1 + MAX_PARAMS];
-    if (UNLIKELY(kwnames || nargs != rec->nparams[op])) {
-        if (bind(self, args, nargs, kwnames, bound + 1) < 0) return NULL;
-        args = bound + 1; /* with a free slot before, as the fast path has */
-        nargs = rec->nparams[op];
-        kwnames = NULL;
+    Py_ssize_t n = rec->nparams[op];
+    /* stack[0] is the free slot a vectorcall may use, stack[1] the inner method's instance */
+    PyObject *stack[2 + MAX_PARAMS];
+    PyObject **params = stack + 2;
+    if (LIKELY(!kwnames && PyVectorcall_NARGS(nargsf) == n + 1)) {
+        memcpy(params, args + 1, n * sizeof *args);
+    } else if (bind(self, args, PyVectorcall_NARGS(nargsf), kwnames, params) < 0) {
+        return NULL;
     }
     if (UNLIKELY(check_open(rec) < 0)) return NULL;
     Buf scratch;
     buf_init(&scratch);
     PyObject *result = NULL;
-    if (UNLIKELY(cap_args(rec, &scratch, op, args) < 0)) {
+    if (UNLIKELY(cap_args(rec, &scratch, op, params) < 0)) {
         /* as the Python path: no call, and the arguments interned before the failing one */
-        PyObject *type, *value, *tb;
-        PyErr_Fetch(&type, &value, &tb);
-        (void)commit(rec, &scratch, op, 0, NULL, NULL, 0);
-        PyErr_Restore(type, value, tb);
+        drop_event(rec, &scratch, op);
         goto out;
     }
     long long start = now_ns();
-    if (self->func && (args == bound + 1 || (nargsf & PY_VECTORCALL_ARGUMENTS_OFFSET))) {
-        /* a bound method called with the slot before the arguments free: the instance goes
-         * there, as the method object itself would put it, without its copy of the arguments */
-        PyObject **with_self = (PyObject **)args - 1, *saved = with_self[0];
-        with_self[0] = self->self;
-        result = PyObject_Vectorcall(self->func, with_self, nargs + 1, NULL);
-        with_self[0] = saved;
+    if (self->func) {
+        /* a bound method: its function called with its instance first, as the method object
+         * would call it, without a copy of its own */
+        stack[1] = self->self;
+        result = self->func_call(self->func, stack + 1, (n + 1) | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                                 NULL);
     } else {
-        result = PyObject_Vectorcall(self->call, args, nargs, NULL);
+        result = PyObject_Vectorcall(self->call, params, n | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                                     NULL);
     }
     long long elapsed = (now_ns() - start) / 1000;
     if (LIKELY(result != NULL)) {
         if (UNLIKELY(commit(rec, &scratch, op, 1, result, NULL, elapsed) < 0)) Py_CLEAR(result);
-    } else if (PyErr_ExceptionMatches(rec->wasi_error)) {
-        PyObject *type, *value, *tb;
-        PyErr_Fetch(&type, &value, &tb);
-        PyErr_NormalizeException(&type, &value, &tb);
-        PyObject *code = value ? PyObject_GetAttr(value, rec->code_name) : NULL;
-        PyObject *index = code ? PyDict_GetItemWithError(rec->errors, code) : NULL;
-        Py_XDECREF(code);
-        if (!index && !PyErr_Occurred())
-            PyErr_SetString(PyExc_KeyError, "error code not in the table");
-        if (index && commit(rec, &scratch, op, 1, NULL, index, elapsed) == 0) {
-            PyErr_Restore(type, value, tb); /* the guest sees the error */
-        } else {
-            Py_XDECREF(type);
-            Py_XDECREF(value);
-            Py_XDECREF(tb);
-        }
     } else {
-        /* any other exception is a bug in the inner backend: nothing recorded but the
-         * interning of the arguments, as the Python path; it propagates */
-        PyObject *type, *value, *tb;
-        PyErr_Fetch(&type, &value, &tb);
-        (void)commit(rec, &scratch, op, 0, NULL, NULL, 0);
-        PyErr_Restore(type, value, tb);
+        failed(rec, &scratch, op, elapsed);
     }
 out:
     buf_free(&scratch);
@@ -1580,6 +1592,13 @@ static PyObject *rcd_get_qualname(Recorder *self, void *closure) {
     return PyObject_GetAttrString(self->wrapped, "__qualname__");
 }
 
+/* As a class attribute it binds like a function: the interpreter then calls it as a method,
+ * with the instance first, and specializes the call site as for any method. */
+static PyObject *rcd_descr_get(PyObject *self, PyObject *obj, PyObject *type) {
+    if (obj == NULL || obj == Py_None) return Py_NewRef(self);
+    return PyMethod_New(self, obj);
+}
+
 static PyGetSetDef rcd_getset[] = {
     {"__name__", (getter)rcd_get_name, NULL, NULL, NULL},
     {"__qualname__", (getter)rcd_get_qualname, NULL, NULL, NULL},
@@ -1589,8 +1608,10 @@ static PyGetSetDef rcd_getset[] = {
 static PyTypeObject RecorderType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "tracer._record.Recorder",
     .tp_basicsize = sizeof(Recorder),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
-    .tp_doc = "Calls one operation of an inner backend and records the call.",
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL |
+                Py_TPFLAGS_METHOD_DESCRIPTOR,
+    .tp_doc = "A method that calls one operation of an inner backend and records the call.",
+    .tp_descr_get = rcd_descr_get,
     .tp_dealloc = (destructor)rcd_dealloc,
     .tp_traverse = (traverseproc)rcd_traverse,
     .tp_clear = (inquiry)rcd_clear,
@@ -1622,9 +1643,14 @@ static PyObject *rec_recorder(Recording *self, PyObject *args) {
     Py_INCREF(wrapped);
     r->wrapped = wrapped;
     r->func = r->self = NULL;
+    r->func_call = NULL;
     if (PyMethod_Check(call)) {
         r->func = Py_NewRef(PyMethod_GET_FUNCTION(call));
         r->self = Py_NewRef(PyMethod_GET_SELF(call));
+        /* a Python function's own entry skips the generic dispatch and its result check, which
+         * a Python function never fails */
+        r->func_call = PyFunction_Check(r->func) ? PyVectorcall_Function(r->func) : NULL;
+        if (!r->func_call) r->func_call = PyObject_Vectorcall;
     }
     r->op = op;
     r->vectorcall = (vectorcallfunc)rcd_vectorcall;

@@ -46,6 +46,9 @@ class Recording:
     def counts(self) -> list[int]: ...
 
 class Recorder:
+    """A method for a class: called with the instance first, then the operation's arguments."""
+
     __wrapped__: Callable[..., Any]
     call: Callable[..., Any]
     def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
+    def __get__(self, instance: object, owner: type | None = None) -> Any: ...

@@ -35,7 +35,7 @@ from tracer.trace.writer import TraceWriter
 _TEMPLATE = """
 def make(_t_call, _t_clock, _t_extend, _t_values, _t_limit, _t_flush, _t_strings, _t_stats,
          _t_string, _t_data, _t_stat, _t_entries, _t_errors, _t_WasiError):
-    def {name}({params}):
+    def {name}(self, {params}):
 {encode_args}        _t_start = _t_clock()
         try:
             _t_result = _t_call({params})
@@ -91,7 +91,7 @@ def _encode(kind: Kind, value: str, target: str) -> tuple[str, str]:
 def _factory(op: Operation) -> _Factory:
     spec = OP_SPECS[op.code]
     for name in (op.name, *op.params):
-        if not name.isidentifier() or name.startswith("_"):
+        if not name.isidentifier() or name.startswith("_") or name == "self":
             raise ValueError(f"operation {op.name!r}: {name!r} cannot be a parameter name")
     encode_args = ""
     stored = []
@@ -120,12 +120,20 @@ _FACTORIES: tuple[_Factory, ...] = tuple(_factory(op) for op in OPERATIONS)
 
 
 class TracingBackend:
-    """Wraps `inner`, recording every call to `writer`. See `tracing_backend` for typing."""
+    """Wraps `inner`, recording every call to `writer`. See `tracing_backend` for typing.
 
-    def __init__(self, inner: Backend, writer: TraceWriter) -> None:
-        self.inner = inner
-        self.writer = writer
+    Each instance gets a class of its own, holding the methods bound to its inner backend and
+    writer. As class attributes they are methods to the interpreter, which specializes the
+    callers' `backend.op(...)` sites; as instance attributes every call looked them up through
+    the instance's dictionary (about 230 instructions a call).
+    """
+
+    inner: Backend
+    writer: TraceWriter
+
+    def __new__(cls, inner: Backend, writer: TraceWriter) -> TracingBackend:
         tables = writer.tables
+        methods: dict[str, Any] = {}
         for op, make in zip(OPERATIONS, _FACTORIES, strict=True):
             call = getattr(inner, op.name, None)
             if call is None:
@@ -148,11 +156,17 @@ class TracingBackend:
                 ERROR_INDEX,
                 WasiError,
             )
-            method.__qualname__ = f"TracingBackend.{op.name}"
+            method.__qualname__ = f"{cls.__qualname__}.{op.name}"
             if writer.native is not None:
                 # The same recording in C; the Python method lends it its signature.
                 method = writer.native.recorder(op.code, call, op.params, method)
-            setattr(self, op.name, method)
+            methods[op.name] = method
+        own = type(cls.__name__, (cls,), {**methods, "__qualname__": cls.__qualname__})
+        return super().__new__(own)
+
+    def __init__(self, inner: Backend, writer: TraceWriter) -> None:
+        self.inner = inner
+        self.writer = writer
 
     def __repr__(self) -> str:
         return f"TracingBackend({self.inner!r}, writer for {str(self.writer.path)!r})"
