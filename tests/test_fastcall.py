@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 import pytest
 import wasmtime
 
+from tests.guestbuild import build
+from tracer.backends.memory import MemoryBackend
 from tracer.host.fastcall import Definitions, HostFunction
+from tracer.runner import RunOptions, make_engine, run_module
+from tracer.sandbox import Mount, Sandbox
+from tracer.system import HostSystem
 
 WAT = """
 (module
@@ -88,3 +96,23 @@ def test_other_exceptions_trap_and_are_raised_from_the_export(plain: bool) -> No
     assert isinstance(call_boom, wasmtime.Func)
     with pytest.raises(Boom, match="from the host"):
         call_boom(store)
+
+
+@pytest.mark.parametrize("plain", [False, True], ids=["unchecked", "plain"])
+def test_a_finished_run_frees_its_backend_and_store(plain: bool) -> None:
+    # Plain host functions stay in wasmtime's module-level table until their store is deleted;
+    # a host layer still holding that store kept the store, the layer and the backend alive for
+    # good, and the store freed at interpreter exit crashed the process.
+    engine = make_engine()
+    module = wasmtime.Module.from_file(engine, str(build("bench_calls")))
+    argv = ["bench_calls", "stat", "3"]
+    backend = Sandbox(HostSystem(argv, []), [Mount("/data", MemoryBackend())])
+    gone = weakref.ref(backend)
+    gc.collect()
+    stores = sum(isinstance(o, wasmtime.Store) for o in gc.get_objects())
+    outcome = run_module(engine, module, backend, RunOptions(plain_calls=plain))
+    assert outcome.exit_status == 0
+    del backend
+    gc.collect()
+    assert gone() is None
+    assert sum(isinstance(o, wasmtime.Store) for o in gc.get_objects()) == stores

@@ -192,6 +192,7 @@ def run_module(
     except preview1.MemoryFault as exc:
         outcome.trap = str(exc)
     finally:
+        host.detach()
         del definitions
     return outcome
 

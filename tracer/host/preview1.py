@@ -123,6 +123,18 @@ class Preview1:
         self._memory = memory
         self._refresh_memory()
 
+    def detach(self) -> None:
+        """Let go of the store and memory once the guest has run.
+
+        Host functions defined the public way are held by wasmtime's module-level table until
+        the store that uses them is deleted, and they hold this layer: holding the store too
+        would keep both alive for the rest of the process, and the store freed at interpreter
+        exit calls back into a half torn-down wasmtime package (a segmentation fault)."""
+        self._store = None
+        self._memory = None
+        self.mem = memoryview(bytearray())
+        self._mem_size = 0
+
     def _create_table(self) -> None:
         # As in wasmtime, the table (and so the backend's preopens) is made on the first call
         # that needs it.
