@@ -22,9 +22,11 @@
  *       record() captures one event given as values; recorder() makes a Recorder; flush()
  *       writes what is pending as a chunk; finish() flushes, stops the worker and says where
  *       the chunks are, for the footer.
- *   Recorder   one operation of one inner backend: calling it calls the inner backend and
- *       records the call. `__wrapped__` is the generated Python method with the operation's
- *       signature, for inspect.signature and for error messages.
+ *   Recorder   one operation of one inner backend, as a method of a TracingBackend's class: it
+ *       binds like a function and is called with the instance first (not used), then the
+ *       operation's arguments; it calls the inner backend and records the call. `__wrapped__`
+ *       is the generated Python method with the operation's signature (self first), for
+ *       inspect.signature and for error messages.
  *
  * A batch is a sequence of records, each a tag byte then its content, in native byte order:
  *   'V' flag     an event starts (flag 0xFF: dropped at its end, after its values are interned,
@@ -1493,9 +1495,8 @@ wrong:
     return -1;
 }
 
-/* The inner call raised: a WasiError is recorded and re-raised (the guest sees it); any other
- * exception is a bug in the inner backend, of which nothing is recorded but the interning of the
- * arguments, as in the Python path, and it propagates. */
+/* No event, but the interning of the arguments captured, as in the Python path; the Python
+ * error set stays set. */
 COLD static void drop_event(Recording *rec, Buf *scratch, int op) {
     PyObject *type, *value, *tb;
     PyErr_Fetch(&type, &value, &tb);
@@ -1503,6 +1504,8 @@ COLD static void drop_event(Recording *rec, Buf *scratch, int op) {
     PyErr_Restore(type, value, tb);
 }
 
+/* The inner call raised: a WasiError is recorded and re-raised (the guest sees it); any other
+ * exception is a bug in the inner backend, which drops the event, and it propagates. */
 COLD static void failed(Recording *rec, Buf *scratch, int op, long long elapsed) {
     if (!PyErr_ExceptionMatches(rec->wasi_error)) {
         drop_event(rec, scratch, op);

@@ -142,9 +142,8 @@ class Definitions:
         module_b = module.encode()
         module_buf = ctypes.create_string_buffer(module_b)
         for fn in functions:
-            func_type = _func_type(
-                linker.engine, fn.params, fn.results
-            )  # the calls below borrow its pointer
+            # The calls below borrow its pointer; the cache keeps it alive.
+            func_type = _func_type(linker.engine, fn.params, fn.results)
             if plain:
                 linker.define_func(module, fn.name, func_type, _plain(fn, expected, to_result))
                 continue
