@@ -5,7 +5,12 @@
 The guest `tests/guests/bench_calls.c` makes N host calls of one kind; a call costs
 (t(N) - t(0)) / N, so start-up and compilation cancel out. Each mode runs the same module:
 
-    wasmtime    wasmtime's built-in WASI over a host directory (the reference)
+    wasmtime    wasmtime's built-in WASI over a host directory (the reference). Its
+                filesystem calls run on a thread pool (wasmtime-wasi's blocking tasks): under
+                strace, a stat is one statx and about eight futex calls, so each costs a
+                thread hand-off, tens of microseconds on a VM where waking a thread is slow.
+                Calls without I/O (seek) cost it well under a microsecond. So its ratios say
+                as much about this machine's thread wake-ups as about either host.
     mem         wasitrace, the guest's /data in memory
     dir         wasitrace, the guest's /data a host directory
     mem-plain   like mem, with host functions defined through wasmtime's public API
